@@ -1,0 +1,168 @@
+"""`run` (one-shot answer or a chat loop) and `stop` (unload a model)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from corral.cli._daemon import connect
+from corral.cli._output import AnswerPrinter, stream_answer
+from corral.cli._progress import is_tty
+from corral.cli._render import format_metrics
+from corral.cli.pull import pull_model
+from corral.client import Client
+from corral.durations import parse_go_duration
+from corral.errors import NotFound
+
+__all__ = ["cli_run", "cli_stop", "ensure_model", "join_prompt"]
+
+
+def join_prompt(piped: str | None, words: tuple[str, ...]) -> str:
+    """The prompt for a one-shot run: piped input first, then the words, a blank line between."""
+    prompt = " ".join(words)
+    if not piped:
+        return prompt
+    if not prompt:
+        return piped
+    return piped.rstrip("\r\n") + "\n\n" + prompt
+
+
+def _parse_format(value: str | None) -> str | dict[str, Any] | None:
+    if value is None or value == "json":
+        return value
+    try:
+        schema = json.loads(value)
+    except ValueError:
+        schema = None
+    if not isinstance(schema, dict):
+        raise click.BadParameter(
+            f'{value!r}: expected "json" or a JSON schema object', param_hint="'--format'"
+        )
+    return schema
+
+
+def _parse_keepalive(value: str | None) -> str | float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parse_go_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f'{value!r}: expected a duration such as "5m", "1h30m" or "-1s" (forever)',
+            param_hint="'--keepalive'",
+        ) from exc
+    return value
+
+
+def ensure_model(client: Client, model: str, *, insecure: bool = False) -> dict[str, Any]:
+    """`/api/show` for `model`, pulling it first (progress on stderr) when it is not local."""
+    try:
+        return client.show(model)
+    except NotFound:
+        pull_model(client, model, insecure=insecure)
+        return client.show(model)
+
+
+@click.command("run")
+@click.argument("model")
+@click.argument("prompt", nargs=-1)
+@click.option("--verbose", is_flag=True, help="Print timings and token rates to stderr.")
+@click.option(
+    "--format",
+    "format_",
+    metavar="FORMAT",
+    help='Constrain the answer: "json" or a JSON schema object.',
+)
+@click.option(
+    "--keepalive",
+    metavar="DURATION",
+    help='How long the model stays loaded afterwards ("5m", "1h", "-1s" = forever).',
+)
+@click.option("--system", help="System message for this run.")
+@click.option("--nowordwrap", is_flag=True, help="Do not wrap long lines at the terminal's width.")
+@click.option("--think/--nothink", default=None, help="Let a thinking model think (or not).")
+@click.option("--hidethinking", is_flag=True, help="Do not print the model's thinking.")
+@click.option("--insecure", is_flag=True, help="Use an insecure registry if the model is pulled.")
+@click.pass_context
+def cli_run(
+    ctx: click.Context,
+    model: str,
+    prompt: tuple[str, ...],
+    verbose: bool,
+    format_: str | None,
+    keepalive: str | None,
+    system: str | None,
+    nowordwrap: bool,
+    think: bool | None,
+    hidethinking: bool,
+    insecure: bool,
+) -> None:
+    """Run a model: answer PROMPT, or chat.
+
+    The answer is streamed to stdout. Piped input comes first in the prompt and
+    PROMPT after it, separated by a blank line. With neither, a chat starts.
+
+    \b
+    Examples:
+      corral run smollm2:135m "Why is the sky blue?"
+      git diff | corral run smollm2:135m "Write a commit message for this diff."
+      corral run smollm2:135m            # chat; /bye or Ctrl+D to leave
+    """
+    format_value = _parse_format(format_)
+    keep_alive = _parse_keepalive(keepalive)
+    piped = None if is_tty(sys.stdin) else sys.stdin.read()
+    interactive = not prompt and piped is None
+
+    client = connect(ctx)
+    ensure_model(client, model, insecure=insecure)
+
+    if interactive:
+        from corral.cli._chat_loop import run_chat_loop
+
+        run_chat_loop(
+            client,
+            model,
+            system=system,
+            keep_alive=keep_alive,
+            format=format_value,
+            think=think,
+            wrap=not nowordwrap,
+            verbose=verbose,
+            hide_thinking=hidethinking,
+        )
+        return
+
+    text = join_prompt(piped, prompt)
+    chunks = client.generate(
+        model, text, system=system, keep_alive=keep_alive, format=format_value, think=think
+    )
+    if not text:
+        # Nothing to answer: the request only loads the model, as Ollama's does.
+        for _ in chunks:
+            pass
+        return
+    printer = AnswerPrinter(sys.stdout, sys.stderr, wrap=not nowordwrap, hide_thinking=hidethinking)
+    final = stream_answer(chunks, printer)
+    printer.finish()
+    if verbose and final is not None:
+        click.echo(format_metrics(final), err=True, nl=False)
+
+
+@click.command("stop")
+@click.argument("model")
+@click.pass_context
+def cli_stop(ctx: click.Context, model: str) -> None:
+    """Unload a running model."""
+    client = connect(ctx)
+    try:
+        for _ in client.generate(model, keep_alive=0):
+            pass
+    except NotFound as exc:
+        raise NotFound(f'couldn\'t find model "{model}" to stop') from exc

@@ -1,0 +1,278 @@
+"""`Client`: the blocking client the CLI uses, on `httpx.Client`.
+
+Every method maps to one daemon endpoint. Streaming endpoints return iterators
+of the decoded NDJSON objects; the request is sent when iteration starts, and a
+mid-stream `{"error": ...}` line is raised from the iterator as the corral error
+it names. See `_base` for the shared request building and error decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from corral import envconfig
+from corral.client._base import (
+    HEARTBEAT_TIMEOUT,
+    STREAM_TIMEOUT,
+    Call,
+    JSONObject,
+    KeepAlive,
+    base_url,
+    blob_call,
+    chat_call,
+    check_finished,
+    create_call,
+    decode_error,
+    decode_line,
+    decode_object,
+    default_headers,
+    generate_call,
+    map_transport_errors,
+    model_call,
+    pull_call,
+    request_timeout,
+)
+from corral.client._upload import CHUNK_SIZE, open_blob
+from corral.errors import ClientError, ProtocolError
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A blocking connection to the corral daemon.
+
+    **Parameters:**
+
+    * **host** - where the daemon listens, in any `CORRAL_HOST` form
+      (`127.0.0.1:11434`, `http://box:8080`); default: `CORRAL_HOST`.
+    * **timeout** - seconds a non-streaming request may take (default 120).
+      Streams have no read timeout: a model may think for a long time.
+    * **transport** - an httpx transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._url = base_url(host)
+        loopback = (envconfig.host() if host is None else envconfig.parse_host(host)).is_loopback
+        self._http = httpx.Client(
+            base_url=self._url,
+            headers=default_headers(),
+            timeout=request_timeout(timeout),
+            transport=transport,
+            # A proxy from the environment must never sit between the CLI and a local daemon.
+            trust_env=not loopback,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The daemon's base URL (`http://127.0.0.1:11434`)."""
+        return self._url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transport ----------------------------------------------------------------
+
+    def _send(self, call: Call) -> httpx.Response:
+        with map_transport_errors(self._url):
+            response = self._http.request(call.method, call.path, json=call.body)
+        if not response.is_success:
+            raise decode_error(response.status_code, response.content, self._url)
+        return response
+
+    def _object(self, call: Call) -> JSONObject:
+        return decode_object(self._send(call).content, self._url)
+
+    def _stream(self, call: Call) -> Iterator[JSONObject]:
+        with (
+            map_transport_errors(self._url),
+            self._http.stream(
+                call.method, call.path, json=call.body, timeout=STREAM_TIMEOUT
+            ) as response,
+        ):
+            if not response.is_success:
+                response.read()
+                raise decode_error(response.status_code, response.content, self._url)
+            finished = False
+            for line in response.iter_lines():
+                item = decode_line(line, self._url)
+                if item is None:
+                    continue
+                if call.done_key is not None and item.get(call.done_key) is True:
+                    finished = True
+                yield item
+        check_finished(call, finished, self._url)
+
+    # -- endpoints ----------------------------------------------------------------
+
+    def heartbeat(self) -> bool:
+        """True when the daemon answers `HEAD /`; never raises for an absent daemon."""
+        try:
+            with map_transport_errors(self._url):
+                response = self._http.request("HEAD", "/", timeout=HEARTBEAT_TIMEOUT)
+        except ClientError:
+            return False
+        return response.is_success
+
+    def version(self) -> str:
+        """The daemon's version (`GET /api/version`)."""
+        version = self._object(Call("GET", "/api/version")).get("version")
+        if not isinstance(version, str):
+            raise ProtocolError(f"corral at {self._url} sent no version string")
+        return version
+
+    def list(self) -> JSONObject:
+        """Local models (`GET /api/tags`): `{"models": [...]}`."""
+        return self._object(Call("GET", "/api/tags"))
+
+    def ps(self) -> JSONObject:
+        """Loaded models (`GET /api/ps`): `{"models": [...]}`."""
+        return self._object(Call("GET", "/api/ps"))
+
+    def show(self, model: str, *, verbose: bool = False) -> JSONObject:
+        """A model's details, Modelfile, parameters and metadata (`POST /api/show`)."""
+        return self._object(model_call("POST", "/api/show", model=model, verbose=verbose or None))
+
+    def delete(self, model: str) -> None:
+        """Delete a model (`DELETE /api/delete`)."""
+        self._send(model_call("DELETE", "/api/delete", model=model))
+
+    def copy(self, source: str, destination: str) -> None:
+        """Copy a model under a new name (`POST /api/copy`)."""
+        self._send(model_call("POST", "/api/copy", source=source, destination=destination))
+
+    def generate(
+        self,
+        model: str,
+        prompt: str = "",
+        *,
+        system: str | None = None,
+        template: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: KeepAlive | None = None,
+        format: str | Mapping[str, Any] | None = None,
+        images: Sequence[str | bytes] | None = None,
+        raw: bool = False,
+        think: bool | str | None = None,
+    ) -> Iterator[JSONObject]:
+        """Stream a completion (`POST /api/generate`), one object per NDJSON line."""
+        return self._stream(
+            generate_call(
+                model,
+                prompt,
+                system=system,
+                template=template,
+                options=options,
+                keep_alive=keep_alive,
+                format=format,
+                images=images,
+                raw=raw,
+                think=think,
+            )
+        )
+
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: KeepAlive | None = None,
+        format: str | Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        think: bool | str | None = None,
+    ) -> Iterator[JSONObject]:
+        """Stream a chat answer (`POST /api/chat`), one object per NDJSON line."""
+        return self._stream(
+            chat_call(
+                model,
+                messages,
+                options=options,
+                keep_alive=keep_alive,
+                format=format,
+                tools=tools,
+                think=think,
+            )
+        )
+
+    def pull(self, model: str, *, insecure: bool = False) -> Iterator[JSONObject]:
+        """Stream the progress of a pull (`POST /api/pull`)."""
+        return self._stream(pull_call("/api/pull", model, insecure))
+
+    def push(self, model: str, *, insecure: bool = False) -> Iterator[JSONObject]:
+        """Stream the progress of a push (`POST /api/push`)."""
+        return self._stream(pull_call("/api/push", model, insecure))
+
+    def create(self, model: str, **fields: Any) -> Iterator[JSONObject]:
+        """Stream the progress of a create (`POST /api/create`).
+
+        `fields` are the body's other keys as the API names them (`from` can be
+        passed as `from_` since it is a Python keyword); None values are dropped.
+        """
+        if "from_" in fields:
+            fields["from"] = fields.pop("from_")
+        return self._stream(create_call(model, fields))
+
+    def blob_exists(self, digest: str) -> bool:
+        """Whether the daemon holds blob `digest` (`HEAD /api/blobs/<digest>`)."""
+        call = blob_call("HEAD", digest)
+        with map_transport_errors(self._url):
+            response = self._http.request(call.method, call.path)
+        if response.status_code == 404:
+            return False
+        if not response.is_success:
+            raise decode_error(response.status_code, response.content, self._url)
+        return True
+
+    def upload_blob(
+        self, digest: str, path: Path, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Upload a file as blob `digest` (`POST /api/blobs/<digest>`).
+
+        `progress`, when given, is called with the number of bytes sent so far.
+        The daemon re-hashes the body and refuses it with `DigestMismatch` when it
+        does not hash to `digest`.
+        """
+        call = blob_call("POST", digest)
+        handle, size = open_blob(path)
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            with handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    yield chunk
+                    sent += len(chunk)
+                    if progress is not None:
+                        progress(sent)
+
+        with map_transport_errors(self._url):
+            response = self._http.request(
+                call.method,
+                call.path,
+                content=chunks(),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                timeout=STREAM_TIMEOUT,
+            )
+        if not response.is_success:
+            raise decode_error(response.status_code, response.content, self._url)

@@ -1,0 +1,125 @@
+"""The aiohttp application: state, middlewares, lifetimes and the route table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from corral import envconfig
+from corral.daemon import routes_generate as gen
+from corral.daemon import routes_models as models
+from corral.daemon.middleware import error_middleware
+from corral.daemon.modelinfo import ModelInfoCache
+from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
+from corral.daemon.scheduler import Scheduler
+from corral.daemon.settings import Settings
+from corral.daemon.state import STATE, DaemonState
+from corral.gpu import MemorySnapshot, probe
+from corral.store import Store
+
+__all__ = ["create_app", "serve"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024 * 1024
+"""Largest JSON body accepted (blob uploads stream and are not bound by it)."""
+
+StartRunner = Callable[[RunnerSpec, float], Awaitable[RunnerHandle]]
+
+
+async def _start_subprocess_runner(spec: RunnerSpec, timeout: float) -> RunnerHandle:
+    return await SubprocessRunner.start(spec, timeout=timeout)
+
+
+async def _probe_memory() -> MemorySnapshot:
+    return await asyncio.to_thread(probe)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    start_runner: StartRunner = _start_subprocess_runner,
+    memory: Callable[[], Awaitable[MemorySnapshot]] = _probe_memory,
+) -> web.Application:
+    """Build the daemon's application; collaborators are arguments so tests can swap them."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    store = Store(settings.models)
+    infos = ModelInfoCache()
+
+    async def estimate(spec: RunnerSpec) -> int:
+        return await state.estimate(spec)
+
+    scheduler = Scheduler(
+        start_runner=start_runner,
+        memory=memory,
+        estimate=estimate,
+        max_loaded=settings.max_loaded_models,
+        max_queue=settings.max_queue,
+        load_timeout=settings.load_timeout,
+        default_keep_alive=settings.keep_alive,
+    )
+    state = DaemonState(
+        settings=settings, store=store, scheduler=scheduler, infos=infos, store_lock=asyncio.Lock()
+    )
+    app[STATE] = state
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        if not settings.no_prune:
+            removed = await asyncio.to_thread(store.blobs.remove_stale_temp_files, 86400.0)
+            if removed:
+                logger.info("removed %d stale partial files", removed)
+        yield
+        await scheduler.shutdown()
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_route("GET", "/", models.root)
+    app.router.add_route("HEAD", "/", models.root)
+    app.router.add_route("GET", "/api/version", models.version)
+    app.router.add_route("HEAD", "/api/version", models.version)
+    app.router.add_route("GET", "/api/tags", models.tags)
+    app.router.add_route("HEAD", "/api/tags", models.tags)
+    app.router.add_post("/api/show", models.show)
+    app.router.add_post("/api/copy", models.copy)
+    app.router.add_delete("/api/delete", models.delete)
+    app.router.add_route("HEAD", "/api/blobs/{digest}", models.blob_exists)
+    app.router.add_post("/api/blobs/{digest}", models.blob_upload)
+    app.router.add_post("/api/create", models.create)
+    app.router.add_post("/api/pull", models.pull)
+    app.router.add_get("/api/ps", models.ps)
+    app.router.add_post("/api/generate", gen.generate)
+    app.router.add_post("/api/chat", gen.chat)
+    return app
+
+
+async def _serve(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host.host, settings.host.port)
+    await site.start()
+    logger.info("corral listening on %s (models in %s)", settings.host.url, settings.models)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        logger.info("shutting down")
+        await runner.cleanup()
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the daemon until SIGINT or SIGTERM; every runner is stopped on the way out."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for var in envconfig.describe():
+        logger.debug("config %s=%s", var.name, var.value)
+    asyncio.run(_serve(settings))

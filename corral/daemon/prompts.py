@@ -1,0 +1,89 @@
+"""Turning a chat or generate request into the prompt text a runner evaluates.
+
+A model's Go TEMPLATE layer wins; without one, the GGUF's Jinja chat template
+is rendered in a sandbox; without either, messages are joined plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from corral.api import ChatRequest, GenerateRequest, Message
+from corral.daemon.modelinfo import ModelFacts
+from corral.template import render_jinja, render_prompt
+
+__all__ = ["chat_messages", "render_chat", "render_generate"]
+
+
+def chat_messages(facts: ModelFacts, messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Request messages with the Modelfile's MESSAGEs and SYSTEM put in front, as Ollama does."""
+    result = [dict(m) for m in facts.model.messages]
+    result += [m.to_dict() for m in messages]
+    system = facts.model.system
+    if system and not (messages and messages[0].role == "system"):
+        result.insert(0, {"role": "system", "content": system})
+    return result
+
+
+def _render(
+    facts: ModelFacts,
+    messages: list[dict[str, Any]],
+    *,
+    tools: Sequence[dict[str, Any]] = (),
+    think: bool | str | None = None,
+    template: str | None = None,
+    suffix: str | None = None,
+) -> str:
+    go_template = template if template is not None else facts.model.template
+    if go_template is not None:
+        return render_prompt(
+            go_template, messages, tools=list(tools) or None, think=think, suffix=suffix
+        )
+    gguf = facts.gguf
+    if gguf is not None and gguf.chat_template:
+        bos = gguf.bos_token or ""
+        extra: dict[str, Any] = {}
+        if think is not None:
+            extra["enable_thinking"] = bool(think)
+        prompt = render_jinja(
+            gguf.chat_template,
+            messages,
+            bos_token=bos,
+            eos_token=gguf.eos_token or "",
+            tools=list(tools) or None,
+            extra=extra,
+        )
+        # The runner adds BOS itself when the model asks for it; don't send two.
+        if bos and prompt.startswith(bos):
+            prompt = prompt[len(bos) :]
+        return prompt
+    return "".join(f"{m.get('content', '')}\n" for m in messages)
+
+
+def render_chat(facts: ModelFacts, request: ChatRequest) -> str:
+    return _render(
+        facts,
+        chat_messages(facts, request.messages),
+        tools=request.tools,
+        think=request.think,
+    )
+
+
+def render_generate(facts: ModelFacts, request: GenerateRequest) -> str:
+    if request.raw:
+        return request.prompt
+    messages: list[dict[str, Any]] = []
+    if not request.context:
+        messages += [dict(m) for m in facts.model.messages]
+    system = request.system if request.system is not None else facts.model.system
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    messages.append({"role": "user", "content": request.prompt})
+    return _render(
+        facts,
+        messages,
+        think=request.think,
+        template=request.template,
+        suffix=request.suffix or None,
+    )

@@ -1,0 +1,275 @@
+"""Runner handles: spawn `python -m corral.runner`, wait for it, talk to it, kill it.
+
+The scheduler depends only on the `RunnerHandle` protocol; `SubprocessRunner`
+is the real implementation. Runner stderr is logged line by line and its last
+8 KiB are kept so that a failed load can say why ("runner failed to load: ...").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
+
+__all__ = ["RunnerHandle", "RunnerSpec", "SubprocessRunner", "StderrTail"]
+
+logger = logging.getLogger(__name__)
+
+_TAIL_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSpec:
+    """What a runner is started with; two equal specs can share one runner."""
+
+    model_path: Path
+    num_ctx: int
+    num_parallel: int = 1
+    num_batch: int = 512
+    num_thread: int = 0
+    num_gpu: int = -1
+    use_mmap: bool = True
+    adapters: tuple[Path, ...] = ()
+    embedding: bool = False
+
+    def argv(self, port: int) -> list[str]:
+        args = [
+            sys.executable, "-m", "corral.runner",
+            "--model", str(self.model_path),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--ctx-size", str(self.num_ctx),
+            "--parallel", str(self.num_parallel),
+            "--batch-size", str(self.num_batch),
+            "--threads", str(self.num_thread),
+            "--gpu-layers", str(self.num_gpu),
+            "--parent-pid", str(os.getpid()),
+        ]
+        for adapter in self.adapters:
+            args += ["--lora", str(adapter)]
+        if self.embedding:
+            args.append("--embedding")
+        if not self.use_mmap:
+            args.append("--no-mmap")
+        return args
+
+
+class RunnerHandle(Protocol):
+    """What the scheduler needs from a loaded model."""
+
+    spec: RunnerSpec
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def tokenize(self, text: str) -> list[int]: ...
+
+    async def close(self) -> None: ...
+
+
+class StderrTail:
+    """The last few KiB of a runner's stderr, for error messages."""
+
+    def __init__(self, limit: int = _TAIL_BYTES) -> None:
+        self._limit = limit
+        self._text = ""
+
+    def add(self, line: str) -> None:
+        self._text = (self._text + line + "\n")[-self._limit :]
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def reason(self) -> str:
+        """The most telling line: the last one that mentions an error, else the last one."""
+        lines = [line.strip() for line in self._text.splitlines() if line.strip()]
+        for line in reversed(lines):
+            if "error" in line.lower() or "failed" in line.lower():
+                return line
+        return lines[-1] if lines else "no output"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SubprocessRunner:
+    """A `python -m corral.runner` process serving one model on a loopback port."""
+
+    def __init__(self, spec: RunnerSpec, process: asyncio.subprocess.Process, port: int) -> None:
+        self.spec = spec
+        self._process = process
+        self._port = port
+        self._base = f"http://127.0.0.1:{port}"
+        self.tail = StderrTail()
+        self._stderr_task = asyncio.create_task(self._pump_stderr())
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+        )
+        self.info: dict[str, Any] = {}
+
+    @classmethod
+    async def start(cls, spec: RunnerSpec, *, timeout: float) -> SubprocessRunner:
+        """Spawn a runner and wait until it reports ready.
+
+        Raises:
+            RunnerStartFailed: the process exited, or was not ready within `timeout`.
+        """
+        port = _free_port()
+        process = await asyncio.create_subprocess_exec(
+            *spec.argv(port),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        runner = cls(spec, process, port)
+        logger.info("starting runner pid=%s model=%s port=%d", process.pid, spec.model_path, port)
+        try:
+            await asyncio.wait_for(runner._wait_ready(), timeout)
+        except TimeoutError:
+            await runner.close()
+            raise RunnerStartFailed(
+                f"runner failed to load: timed out after {timeout:.0f}s",
+                stderr_tail=runner.tail.text,
+            ) from None
+        except BaseException:
+            await runner.close()
+            raise
+        return runner
+
+    async def _wait_ready(self) -> None:
+        delay = 0.05
+        while True:
+            if self._process.returncode is not None:
+                await self._drain_stderr()
+                raise RunnerStartFailed(
+                    f"runner failed to load: {self.tail.reason()}", stderr_tail=self.tail.text
+                )
+            try:
+                async with self._session.get(f"{self._base}/health") as response:
+                    if response.status == 200:
+                        self.info = await response.json()
+                        return
+            except (aiohttp.ClientError, OSError, json.JSONDecodeError):
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    async def _pump_stderr(self) -> None:
+        stream = self._process.stderr
+        assert stream is not None
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").rstrip()
+            self.tail.add(text)
+            logger.debug("runner pid=%s %s", self._process.pid, text)
+
+    async def _drain_stderr(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._stderr_task), 2)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    async def _crashed(self, exc: BaseException | None) -> RunnerCrashed:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._process.wait(), 1)
+        await self._drain_stderr()
+        if self._process.returncode is not None:
+            code = self._process.returncode
+            how = f"signal {-code}" if code < 0 else f"exit status {code}"
+            return RunnerCrashed(
+                f"model runner has unexpectedly stopped ({how}): {self.tail.reason()}",
+                stderr_tail=self.tail.text,
+            )
+        return RunnerCrashed(f"lost connection to the model runner: {exc}", stderr_tail=self.tail.text)
+
+    async def _post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with self._session.post(f"{self._base}{path}", json=payload) as response:
+                data = await response.json(content_type=None)
+                if response.status >= 400:
+                    raise _runner_error(response.status, data)
+                return dict(data)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise await self._crashed(exc) from exc
+
+    async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Stream the runner's NDJSON objects; closing the iterator stops generation."""
+        try:
+            async with self._session.post(f"{self._base}/completion", json=payload) as response:
+                if response.status >= 400:
+                    raise _runner_error(response.status, await response.json(content_type=None))
+                done = False
+                async for raw in response.content:
+                    line = raw.strip()
+                    if not line:
+                        continue
+                    item = json.loads(line)
+                    if "error" in item:
+                        raise RunnerError(str(item["error"]))
+                    done = bool(item.get("done"))
+                    yield item
+                if not done:
+                    raise await self._crashed(None)
+        except (aiohttp.ClientError, OSError, json.JSONDecodeError) as exc:
+            raise await self._crashed(exc) from exc
+
+    async def tokenize(self, text: str) -> list[int]:
+        data = await self._post_json("/tokenize", {"content": text, "add_special": False})
+        return [int(token) for token in data.get("tokens", [])]
+
+    async def embed(self, texts: Sequence[str]) -> dict[str, Any]:
+        return await self._post_json("/embedding", {"content": list(texts)})
+
+    async def close(self) -> None:
+        """Stop the process: SIGTERM, then SIGKILL after a grace period."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._process.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._process.kill()
+                await self._process.wait()
+        await self._session.close()
+        self._stderr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._stderr_task
+        logger.info("runner stopped pid=%s code=%s", self._process.pid, self._process.returncode)
+
+
+def _runner_error(status: int, data: Any) -> RunnerError | InvalidRequest:
+    message = data.get("error", f"runner answered {status}") if isinstance(data, dict) else str(data)
+    return InvalidRequest(message) if status == 400 else RunnerError(message)

@@ -1,0 +1,45 @@
+"""The daemon's configuration, read from the environment once at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral import envconfig
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the daemon reads from CORRAL_* variables, as one snapshot."""
+
+    host: envconfig.HostAddress
+    home: Path
+    models: Path
+    keep_alive: float
+    load_timeout: float
+    max_loaded_models: int
+    num_parallel: int
+    max_queue: int
+    context_length: int
+    num_thread: int
+    no_prune: bool
+    debug: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            host=envconfig.host(),
+            home=envconfig.home(),
+            models=envconfig.models(),
+            keep_alive=envconfig.keep_alive(),
+            load_timeout=envconfig.load_timeout(),
+            max_loaded_models=envconfig.max_loaded_models() or 3,
+            num_parallel=envconfig.num_parallel() or 1,
+            max_queue=envconfig.max_queue(),
+            context_length=envconfig.context_length(),
+            num_thread=envconfig.num_thread(),
+            no_prune=envconfig.no_prune(),
+            debug=envconfig.debug(),
+        )

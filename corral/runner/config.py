@@ -1,0 +1,94 @@
+"""The runner's command line: every setting arrives as argv from the daemon."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunnerConfig", "parse_args"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Settings of one runner process."""
+
+    model: Path
+    port: int
+    host: str = "127.0.0.1"
+    ctx_size: int = 4096
+    """Context length of each sequence; the llama context holds ctx_size × parallel."""
+    parallel: int = 1
+    threads: int = 0
+    """0 keeps llama.cpp's default thread count."""
+    batch_size: int = 512
+    gpu_layers: int = -1
+    """-1 offloads every layer llama.cpp can; 0 runs on the CPU."""
+    lora: tuple[Path, ...] = ()
+    embedding: bool = False
+    no_mmap: bool = False
+    parent_pid: int | None = None
+    verbose: bool = False
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port between 0 and 65535, not {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m corral.runner",
+        description="Serve one GGUF model over loopback HTTP with streamed NDJSON.",
+    )
+    p.add_argument("--model", required=True, type=Path, help="path of the GGUF file")
+    p.add_argument("--port", required=True, type=_port, help="TCP port to listen on")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--ctx-size", type=_positive, default=4096, help="context per sequence")
+    p.add_argument("--parallel", type=_positive, default=1, help="sequences decoded together")
+    p.add_argument("--threads", type=_non_negative, default=0, help="CPU threads (0 = default)")
+    p.add_argument("--batch-size", type=_positive, default=512, help="tokens per decode call")
+    p.add_argument("--gpu-layers", type=int, default=-1, help="layers to offload (-1 = all)")
+    p.add_argument("--lora", type=Path, action="append", default=[], help="LoRA adapter GGUF")
+    p.add_argument("--embedding", action="store_true", help="serve /embedding instead")
+    p.add_argument("--no-mmap", action="store_true", help="read the weights instead of mmap")
+    p.add_argument("--parent-pid", type=int, default=None, help="exit when this parent dies")
+    p.add_argument("--verbose", action="store_true", help="let llama.cpp log to stderr")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> RunnerConfig:
+    """Parse the runner's argv (argparse exits with status 2 on bad arguments)."""
+    ns = _parser().parse_args(argv)
+    return RunnerConfig(
+        model=ns.model,
+        port=ns.port,
+        host=ns.host,
+        ctx_size=ns.ctx_size,
+        parallel=ns.parallel,
+        threads=ns.threads,
+        batch_size=ns.batch_size,
+        gpu_layers=ns.gpu_layers,
+        lora=tuple(ns.lora),
+        embedding=ns.embedding,
+        no_mmap=ns.no_mmap,
+        parent_pid=ns.parent_pid,
+        verbose=ns.verbose,
+    )

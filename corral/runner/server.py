@@ -1,0 +1,228 @@
+"""The runner's loopback HTTP server and process entry point.
+
+It binds its port at once, loads the model on the engine's worker thread, answers
+`/health` (503 while loading), and streams `/completion` as NDJSON. Loading failures
+print one `error loading model: ...` line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from corral.errors import CorralError, InvalidRequest, RunnerError
+
+from .config import RunnerConfig, parse_args
+from .engine import Engine
+from .events import Done, Event, Failed, Piece, Started
+from .lifeline import set_parent_death_signal, start_parent_watchdog
+from .params import parse_completion, parse_detokenize, parse_embedding, parse_tokenize
+
+__all__ = ["ENGINE", "create_app", "main", "serve"]
+
+logger = logging.getLogger(__name__)
+
+ENGINE = web.AppKey("engine", Engine)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CorralError as exc:
+        return _error(exc.status, exc.message)
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _ready(request: web.Request) -> Engine:
+    engine = request.app[ENGINE]
+    if engine.state == "loading":
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "the model is still loading"}),
+            content_type="application/json",
+        )
+    if engine.state != "ok":
+        raise RunnerError(f"the runner cannot serve requests (state {engine.state})")
+    return engine
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    if engine.state == "ok" and engine.info is not None:
+        info = engine.info
+        return web.json_response(
+            {
+                "status": "ok",
+                "n_ctx": info.n_ctx,
+                "n_ctx_train": info.n_ctx_train,
+                "n_vocab": info.n_vocab,
+                "n_parallel": info.n_parallel,
+            }
+        )
+    if engine.state == "loading":
+        return web.json_response(
+            {"status": "loading", "progress": round(engine.progress, 3)}, status=503
+        )
+    return web.json_response({"status": engine.state}, status=503)
+
+
+async def completion(request: web.Request) -> web.StreamResponse:
+    req = parse_completion(await _body(request))
+    engine = _ready(request)
+    if engine.config.embedding:
+        raise InvalidRequest("this runner was started with --embedding and cannot generate text")
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    def sink(event: Event) -> None:
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            pass
+
+    job = engine.submit(req, sink)
+    try:
+        first = await events.get()
+        if isinstance(first, Failed):
+            return _error(first.error.status, first.error.message)
+        assert isinstance(first, Started)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        while True:
+            event = await events.get()
+            if isinstance(event, Piece):
+                line: dict[str, Any] = {"content": event.content}
+            elif isinstance(event, Done):
+                line = event.to_json()
+            elif isinstance(event, Failed):
+                line = {"error": event.error.message}
+            else:  # pragma: no cover - Started comes only first
+                continue
+            await response.write(json.dumps(line).encode() + b"\n")
+            if not isinstance(event, Piece):
+                break
+        await response.write_eof()
+        return response
+    finally:
+        # A no-op after Done; after a disconnect it frees the slot at the next token.
+        job.cancel()
+
+
+async def tokenize(request: web.Request) -> web.Response:
+    req = parse_tokenize(await _body(request))
+    tokens = await asyncio.wrap_future(_ready(request).tokenize(req))
+    return web.json_response({"tokens": tokens})
+
+
+async def detokenize(request: web.Request) -> web.Response:
+    req = parse_detokenize(await _body(request))
+    content = await asyncio.wrap_future(_ready(request).detokenize(req))
+    return web.json_response({"content": content})
+
+
+async def embedding(request: web.Request) -> web.Response:
+    req = parse_embedding(await _body(request))
+    engine = _ready(request)
+    vectors, count = await asyncio.wrap_future(engine.embed(req))
+    return web.json_response({"embeddings": vectors, "prompt_eval_count": count})
+
+
+def create_app(engine: Engine) -> web.Application:
+    """The runner's aiohttp application around `engine`."""
+    app = web.Application(middlewares=[_errors], client_max_size=256 * 1024 * 1024)
+    app[ENGINE] = engine
+    app.router.add_get("/health", health)
+    app.router.add_post("/completion", completion)
+    app.router.add_post("/tokenize", tokenize)
+    app.router.add_post("/detokenize", detokenize)
+    app.router.add_post("/embedding", embedding)
+    return app
+
+
+async def serve(config: RunnerConfig) -> int:
+    """Serve until SIGTERM/SIGINT (0) or a failed load (1); returns the exit code."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[int] = loop.create_future()
+
+    def finish(code: int) -> None:
+        if not finished.done():
+            finished.set_result(code)
+
+    def load_failed(reason: str) -> None:
+        if engine.state != "stopped" and not finished.done():
+            what = "error loading model" if engine.info is None else "error"
+            sys.stderr.write(f"{what}: {reason}\n")
+            sys.stderr.flush()
+            finish(1)
+
+    engine = Engine(config)
+    runner = web.AppRunner(
+        create_app(engine), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}\n")
+        await runner.cleanup()
+        return 1
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, finish, 0)
+    logger.info("listening on %s:%d model=%s", config.host, config.port, config.model)
+    engine.start(
+        on_ready=lambda: logger.info("ready"),
+        on_failed=lambda reason: _call_soon(loop, load_failed, reason),
+    )
+    code = await finished
+    await asyncio.to_thread(engine.stop)
+    try:
+        await asyncio.wait_for(runner.cleanup(), 3.0)
+    except TimeoutError:
+        pass
+    return code
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], arg: str) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, arg)
+    except RuntimeError:  # the loop already closed
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m corral.runner`."""
+    config = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if config.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    set_parent_death_signal()
+    if config.parent_pid is not None:
+        start_parent_watchdog(config.parent_pid)
+    code = asyncio.run(serve(config))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: llama.cpp's threads and ggml backends do not survive it well.
+    os._exit(code)

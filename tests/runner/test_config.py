@@ -1,0 +1,39 @@
+"""The runner's argv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.runner.config import parse_args
+
+
+def test_defaults():
+    cfg = parse_args(["--model", "m.gguf", "--port", "8080"])
+    assert cfg.model == Path("m.gguf")
+    assert (cfg.host, cfg.ctx_size, cfg.parallel, cfg.threads) == ("127.0.0.1", 4096, 1, 0)
+    assert (cfg.batch_size, cfg.gpu_layers, cfg.lora) == (512, -1, ())
+    assert not cfg.embedding and not cfg.no_mmap and cfg.parent_pid is None
+
+
+def test_all_options():
+    argv = (
+        "--model m --port 1 --host 0.0.0.0 --ctx-size 2048 --parallel 4 --threads 2 "
+        "--batch-size 64 --gpu-layers 0 --lora a --lora b --embedding --no-mmap "
+        "--parent-pid 42 --verbose"
+    )
+    cfg = parse_args(argv.split())
+    assert cfg.ctx_size == 2048 and cfg.parallel == 4 and cfg.threads == 2
+    assert cfg.batch_size == 64 and cfg.gpu_layers == 0
+    assert cfg.lora == (Path("a"), Path("b"))
+    assert cfg.embedding and cfg.no_mmap and cfg.verbose and cfg.parent_pid == 42
+
+
+@pytest.mark.parametrize(
+    "extra", [["--parallel", "0"], ["--ctx-size", "-1"], ["--port", "70000"], ["--threads", "x"]]
+)
+def test_bad_values_exit_2(extra):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--model", "m", "--port", "1", *extra])
+    assert info.value.code == 2
