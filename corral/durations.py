@@ -67,7 +67,7 @@ def parse_keep_alive(value: object) -> float:
         raise ValueError(f"Unsupported type: '{kind}'")
     seconds = float(value) if not isinstance(value, str) else parse_go_duration(value)
     if math.isnan(seconds):
-        raise ValueError("keep_alive must be a number of seconds or a duration like \"5m\"")
+        raise ValueError('keep_alive must be a number of seconds or a duration like "5m"')
     return FOREVER if seconds < 0 else seconds
 
 

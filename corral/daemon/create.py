@@ -62,7 +62,13 @@ class ModelParts:
 
 def _check_relative(name: str) -> None:
     normal = posixpath.normpath(name.replace("\\", "/"))
-    if not name or name.startswith(("/", "\\")) or normal.startswith("..") or ":" in name or "\0" in name:
+    if (
+        not name
+        or name.startswith(("/", "\\"))
+        or normal.startswith("..")
+        or ":" in name
+        or "\0" in name
+    ):
         raise InvalidRequest(f'file path must be relative: "{name}"')
 
 
@@ -132,7 +138,8 @@ async def create_model(
         raise InvalidRequest("neither 'from' or 'files' was specified")
     if request.quantize:
         raise InvalidRequest(
-            f"quantizing to {request.quantize} is not supported yet; create the model without --quantize"
+            f"quantizing to {request.quantize} is not supported yet; "
+            "create the model without --quantize"
         )
     yield {"status": "gathering model components"}
     parts = ModelParts()
@@ -142,7 +149,8 @@ async def create_model(
             _check_relative(file_name)
         if len(ggufs) != 1:
             raise InvalidRequest(
-                f"expected exactly one GGUF model file, got {len(ggufs)}: {', '.join(sorted(ggufs))}"
+                f"expected exactly one GGUF model file, got {len(ggufs)}: "
+                + ", ".join(sorted(ggufs))
             )
         parts.model = await _blob_layer(state, request.files[ggufs[0]], MEDIA_MODEL)
         parts.gguf = await _gguf_of(state, parts.model, ggufs[0])
@@ -156,7 +164,9 @@ async def create_model(
         try:
             base = await asyncio.to_thread(state.store.get, request.from_)
         except ModelNotFound:
-            raise ModelNotFound(f'base model "{request.from_}" not found, try pulling it first') from None
+            raise ModelNotFound(
+                f'base model "{request.from_}" not found, try pulling it first'
+            ) from None
         _inherit(parts, base)
     if parts.model is None:
         raise InvalidRequest("the model has no weights: FROM must name a GGUF file or a model")

@@ -18,7 +18,9 @@ from corral.template import template_variables
 
 __all__ = ["EMBEDDING_ARCHITECTURES", "ModelFacts", "ModelInfoCache"]
 
-EMBEDDING_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder"})
+EMBEDDING_ARCHITECTURES = frozenset(
+    {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,9 @@ class ModelFacts:
 
     @property
     def family(self) -> str:
-        value = self.model.config.get("model_family") or (self.gguf.architecture if self.gguf else "")
+        value = self.model.config.get("model_family") or (
+            self.gguf.architecture if self.gguf else ""
+        )
         return str(value)
 
     def details(self) -> dict[str, Any]:
@@ -46,8 +50,10 @@ class ModelFacts:
             "format": config.get("model_format", "gguf"),
             "family": family,
             "families": families,
-            "parameter_size": config.get("model_type") or (self.gguf.parameter_size if self.gguf else ""),
-            "quantization_level": config.get("file_type") or (self.gguf.file_type if self.gguf else ""),
+            "parameter_size": config.get("model_type")
+            or (self.gguf.parameter_size if self.gguf else ""),
+            "quantization_level": config.get("file_type")
+            or (self.gguf.file_type if self.gguf else ""),
         }
 
     @property

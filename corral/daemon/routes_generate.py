@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from corral.api import decode_body, merge_options, parse_chat, parse_generate
+from corral.daemon.grammars import grammar_for_format
 from corral.daemon.modelinfo import ModelFacts
 from corral.daemon.prompts import render_chat, render_generate
 from corral.daemon.state import STATE, DaemonState
@@ -26,7 +28,9 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def runner_payload(prompt: str, options: dict[str, Any], fmt: str | dict[str, Any] | None) -> dict[str, Any]:
+def runner_payload(
+    prompt: str, options: dict[str, Any], fmt: str | dict[str, Any] | None
+) -> dict[str, Any]:
     """The runner's /completion body for a prompt and merged options."""
     return {
         "prompt": prompt,
@@ -43,7 +47,7 @@ def runner_payload(prompt: str, options: dict[str, Any], fmt: str | dict[str, An
         "seed": options["seed"],
         "stop": options.get("stop", []),
         "num_keep": options["num_keep"],
-        "format": fmt,
+        "grammar": grammar_for_format(fmt),
     }
 
 
@@ -129,19 +133,31 @@ async def generate(request: web.Request) -> web.StreamResponse:
     if req.suffix:
         facts.require("insert", "insert")
     options = merge_options(facts.model.params, req.options)
-    prompt = render_generate(facts, req) if req.prompt or req.raw else None
+    prompt = await asyncio.to_thread(render_generate, facts, req) if req.prompt or req.raw else None
     if req.debug_render_only:
-        return web.json_response({
-            "model": req.model, "created_at": now_rfc3339(), "response": "", "done": True,
-            "_debug_info": {"rendered_template": prompt or "", "image_count": len(req.images)},
-        })
+        return web.json_response(
+            {
+                "model": req.model,
+                "created_at": now_rfc3339(),
+                "response": "",
+                "done": True,
+                "_debug_info": {"rendered_template": prompt or "", "image_count": len(req.images)},
+            }
+        )
 
     def chunk(text: str) -> dict[str, Any]:
         return {"model": req.model, "created_at": now_rfc3339(), "response": text, "done": False}
 
     events = _run(
-        state, facts, prompt=prompt, options=options, keep_alive=req.keep_alive, fmt=req.format,
-        started=started, chunk=chunk, want_context=not req.raw,
+        state,
+        facts,
+        prompt=prompt,
+        options=options,
+        keep_alive=req.keep_alive,
+        fmt=req.format,
+        started=started,
+        chunk=chunk,
+        want_context=not req.raw,
     )
     return await respond(request, events, stream=req.stream, aggregate=_aggregate(None))
 
@@ -158,13 +174,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if req.tools:
         facts.require("tools", "tools")
     options = merge_options(facts.model.params, req.options)
-    prompt = render_chat(facts, req) if req.messages else None
+    prompt = await asyncio.to_thread(render_chat, facts, req) if req.messages else None
     if req.debug_render_only:
-        return web.json_response({
-            "model": req.model, "created_at": now_rfc3339(),
-            "message": {"role": "assistant", "content": ""}, "done": True,
-            "_debug_info": {"rendered_template": prompt or "", "image_count": 0},
-        })
+        return web.json_response(
+            {
+                "model": req.model,
+                "created_at": now_rfc3339(),
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "_debug_info": {"rendered_template": prompt or "", "image_count": 0},
+            }
+        )
 
     def chunk(text: str) -> dict[str, Any]:
         return {
@@ -175,7 +195,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
         }
 
     events = _run(
-        state, facts, prompt=prompt, options=options, keep_alive=req.keep_alive, fmt=req.format,
-        started=started, chunk=chunk,
+        state,
+        facts,
+        prompt=prompt,
+        options=options,
+        keep_alive=req.keep_alive,
+        fmt=req.format,
+        started=started,
+        chunk=chunk,
     )
     return await respond(request, events, stream=req.stream, aggregate=_aggregate("message"))

@@ -14,7 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from corral import __version__
-from corral.api import decode_body, parse_copy, parse_create, parse_model_request, parse_pull, parse_show
+from corral.api import (
+    decode_body,
+    parse_copy,
+    parse_create,
+    parse_model_request,
+    parse_pull,
+    parse_show,
+)
 from corral.daemon.catalog import CATALOG, find_entry, pull_catalog_model
 from corral.daemon.create import create_model
 from corral.daemon.modelinfo import ModelFacts
@@ -133,7 +140,9 @@ async def show(request: web.Request) -> web.Response:
         "system": req.system if req.system is not None else (model.system or ""),
         "details": facts.details(),
         "messages": model.messages,
-        "model_info": model_info(facts.gguf, verbose=req.verbose) if facts.gguf else {},
+        "model_info": (
+            await asyncio.to_thread(model_info, facts.gguf, verbose=req.verbose) if facts.gguf else {}
+        ),
         "capabilities": facts.capabilities(),
         "modified_at": _iso(model.modified_at),
     }
@@ -175,9 +184,7 @@ async def delete(request: web.Request) -> web.Response:
     if model.model_path is not None:
         await state.scheduler.unload(str(model.model_path))
     async with state.store_lock:
-        await asyncio.to_thread(
-            state.store.delete, req.model, prune=not state.settings.no_prune
-        )
+        await asyncio.to_thread(state.store.delete, req.model, prune=not state.settings.no_prune)
     return web.Response()
 
 
@@ -276,18 +283,20 @@ async def ps(request: web.Request) -> web.Response:
             digest, details = facts.model.digest, facts.details()
         except CorralError:
             digest, details = "", {}
-        entries.append({
-            "name": runner.name,
-            "model": runner.name,
-            "size": runner.size,
-            "digest": digest,
-            "details": details,
-            "expires_at": _expires(runner.expires_at, runner.keep_alive),
-            "size_vram": 0,
-            "context_length": runner.spec.num_ctx,
-            "num_parallel": runner.spec.num_parallel,
-            "active_requests": runner.refcount - runner.waiting,
-            "queue_depth": runner.waiting,
-        })
+        entries.append(
+            {
+                "name": runner.name,
+                "model": runner.name,
+                "size": runner.size,
+                "digest": digest,
+                "details": details,
+                "expires_at": _expires(runner.expires_at, runner.keep_alive),
+                "size_vram": 0,
+                "context_length": runner.spec.num_ctx,
+                "num_parallel": runner.spec.num_parallel,
+                "active_requests": runner.refcount - runner.waiting,
+                "queue_depth": runner.waiting,
+            }
+        )
     entries.sort(key=lambda e: e["expires_at"], reverse=True)
     return web.json_response({"models": entries})

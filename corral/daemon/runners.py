@@ -24,7 +24,7 @@ import aiohttp
 
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
-__all__ = ["RunnerHandle", "RunnerSpec", "SubprocessRunner", "StderrTail"]
+__all__ = ["RunnerHandle", "RunnerSpec", "StderrTail", "SubprocessRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,27 @@ class RunnerSpec:
 
     def argv(self, port: int) -> list[str]:
         args = [
-            sys.executable, "-m", "corral.runner",
-            "--model", str(self.model_path),
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--ctx-size", str(self.num_ctx),
-            "--parallel", str(self.num_parallel),
-            "--batch-size", str(self.num_batch),
-            "--threads", str(self.num_thread),
-            "--gpu-layers", str(self.num_gpu),
-            "--parent-pid", str(os.getpid()),
+            sys.executable,
+            "-m",
+            "corral.runner",
+            "--model",
+            str(self.model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ctx-size",
+            str(self.num_ctx),
+            "--parallel",
+            str(self.num_parallel),
+            "--batch-size",
+            str(self.num_batch),
+            "--threads",
+            str(self.num_thread),
+            "--gpu-layers",
+            str(self.num_gpu),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         for adapter in self.adapters:
             args += ["--lora", str(adapter)]
@@ -131,11 +142,11 @@ class SubprocessRunner:
         self.info: dict[str, Any] = {}
 
     @classmethod
-    async def start(cls, spec: RunnerSpec, *, timeout: float) -> SubprocessRunner:
+    async def start(cls, spec: RunnerSpec, *, load_timeout: float) -> SubprocessRunner:
         """Spawn a runner and wait until it reports ready.
 
         Raises:
-            RunnerStartFailed: the process exited, or was not ready within `timeout`.
+            RunnerStartFailed: the process exited, or was not ready within `load_timeout`.
         """
         port = _free_port()
         process = await asyncio.create_subprocess_exec(
@@ -148,11 +159,11 @@ class SubprocessRunner:
         runner = cls(spec, process, port)
         logger.info("starting runner pid=%s model=%s port=%d", process.pid, spec.model_path, port)
         try:
-            await asyncio.wait_for(runner._wait_ready(), timeout)
+            await asyncio.wait_for(runner._wait_ready(), load_timeout)
         except TimeoutError:
             await runner.close()
             raise RunnerStartFailed(
-                f"runner failed to load: timed out after {timeout:.0f}s",
+                f"runner failed to load: timed out after {load_timeout:.0f}s",
                 stderr_tail=runner.tail.text,
             ) from None
         except BaseException:
@@ -212,7 +223,9 @@ class SubprocessRunner:
                 f"model runner has unexpectedly stopped ({how}): {self.tail.reason()}",
                 stderr_tail=self.tail.text,
             )
-        return RunnerCrashed(f"lost connection to the model runner: {exc}", stderr_tail=self.tail.text)
+        return RunnerCrashed(
+            f"lost connection to the model runner: {exc}", stderr_tail=self.tail.text
+        )
 
     async def _post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -271,5 +284,7 @@ class SubprocessRunner:
 
 
 def _runner_error(status: int, data: Any) -> RunnerError | InvalidRequest:
-    message = data.get("error", f"runner answered {status}") if isinstance(data, dict) else str(data)
+    message = (
+        data.get("error", f"runner answered {status}") if isinstance(data, dict) else str(data)
+    )
     return InvalidRequest(message) if status == 400 else RunnerError(message)

@@ -112,7 +112,12 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def use(
-        self, name: str, spec: RunnerSpec, *, keep_alive: float | None, info: dict[str, Any] | None = None
+        self,
+        name: str,
+        spec: RunnerSpec,
+        *,
+        keep_alive: float | None,
+        info: dict[str, Any] | None = None,
     ) -> AsyncIterator[LoadedRunner]:
         """Hold one sequence slot of a runner for `spec`, loading it if needed."""
         runner = await self.acquire(name, spec, keep_alive=keep_alive, info=info)
@@ -122,7 +127,12 @@ class Scheduler:
             await self.release(runner)
 
     async def acquire(
-        self, name: str, spec: RunnerSpec, *, keep_alive: float | None, info: dict[str, Any] | None = None
+        self,
+        name: str,
+        spec: RunnerSpec,
+        *,
+        keep_alive: float | None,
+        info: dict[str, Any] | None = None,
     ) -> LoadedRunner:
         if self._pending >= self._max_queue:
             raise QueueFull("server busy, please try again.  maximum pending requests exceeded")

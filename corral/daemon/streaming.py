@@ -41,7 +41,9 @@ async def respond(
     """Send `events` as NDJSON when `stream`, else as one JSON object built by `aggregate`."""
     if not stream:
         collected = [event async for event in events]
-        return web.json_response(aggregate(collected), dumps=lambda v: json.dumps(v, ensure_ascii=False))
+        return web.json_response(
+            aggregate(collected), dumps=lambda v: json.dumps(v, ensure_ascii=False)
+        )
     response: web.StreamResponse | None = None
     try:
         async for event in events:

@@ -24,12 +24,14 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_KV_COUNT",
     "MAX_LOADED_ARRAY",
+    "MAX_NESTED_ARRAY",
     "MAX_STRING_LENGTH",
     "MAX_TENSORS",
     "MAX_TENSOR_DIMS",
     "MAX_TENSOR_NAME_LENGTH",
     "MAX_WALKED_ARRAY",
     "MAX_WALKED_ELEMENTS",
+    "NESTED_ARRAY_COST",
     "SUPPORTED_VERSIONS",
     "TOKEN_CHECKPOINT_STRIDE",
     "VALUE_SIZES",
@@ -106,9 +108,13 @@ MAX_TENSOR_NAME_LENGTH: Final = 1024
 MAX_ARRAY_LENGTH: Final = 64 << 20
 """Most elements in an array of fixed-size values; Ollama's `MaxArraySize`."""
 MAX_WALKED_ARRAY: Final = 1 << 21
-"""Most elements in one array of strings or arrays (the largest vocabularies are ~262k)."""
-MAX_WALKED_ELEMENTS: Final = 1 << 22
-"""Most string/array elements walked over the whole file, so parse time stays bounded."""
+"""Most elements in one array of strings (the largest vocabularies are ~262k)."""
+MAX_NESTED_ARRAY: Final = 1 << 16
+"""Most elements in one array of arrays (llama.cpp reads no nested arrays at all)."""
+MAX_WALKED_ELEMENTS: Final = 3 << 20
+"""Work budget for walking string and nested arrays over the whole file (about a second):
+each string costs 1, each nested array `NESTED_ARRAY_COST`."""
+NESTED_ARRAY_COST: Final = 32
 MAX_ARRAY_DEPTH: Final = 2
 """An array may hold arrays, which may not hold arrays (llama.cpp allows no nesting at all)."""
 MAX_KEPT_ARRAY: Final = 1024

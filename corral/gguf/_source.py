@@ -24,9 +24,11 @@ from corral.gguf._format import (
     MAX_KEPT_ELEMENTS,
     MAX_KEPT_STRING_BYTES,
     MAX_LOADED_ARRAY,
+    MAX_NESTED_ARRAY,
     MAX_STRING_LENGTH,
     MAX_WALKED_ARRAY,
     MAX_WALKED_ELEMENTS,
+    NESTED_ARRAY_COST,
     TOKEN_CHECKPOINT_STRIDE,
     VALUE_SIZES,
     VALUE_TYPE_NAMES,
@@ -37,7 +39,6 @@ from corral.gguf._format import (
 __all__ = ["Source", "opened", "show"]
 
 _CHUNK = 1 << 20
-_MIN_ELEMENT_SIZE = {ValueType.STRING: 8, ValueType.ARRAY: 12}
 
 
 def show(text: str, limit: int = 80) -> str:
@@ -134,6 +135,11 @@ class Source:
         else:
             self.seek(self.tell() + n)
 
+    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
+        """Read and unpack the struct format `fmt` (without a byte-order prefix)."""
+        layout = struct.Struct(self._order + fmt)
+        return layout.unpack(self.take(layout.size, what))
+
     def u32(self, what: str) -> int:
         value: int = self._u32.unpack(self.take(4, what))[0]
         return value
@@ -198,18 +204,21 @@ class Source:
         kind = VALUE_TYPE_NAMES[etype]
         fixed = VALUE_SIZES.get(etype)
         if fixed is not None:
-            limit, min_size = MAX_ARRAY_LENGTH, fixed[1]
+            limit, min_size, cost = MAX_ARRAY_LENGTH, fixed[1], 0
+        elif etype == ValueType.STRING:
+            limit, min_size, cost = MAX_WALKED_ARRAY, 8, 1
         else:
-            limit, min_size = MAX_WALKED_ARRAY, _MIN_ELEMENT_SIZE[etype]
+            limit, min_size, cost = MAX_NESTED_ARRAY, 12, NESTED_ARRAY_COST
         if count > limit:
             raise self.invalid(f"{what} has {count} {kind} elements, over the limit of {limit}")
         if count * min_size > self.remaining():
             raise self.truncated(f"{what} ({count} {kind} elements)", count * min_size, "claims")
-        if fixed is None:
-            self.walk_budget -= count
+        if cost:
+            self.walk_budget -= count * cost
             if self.walk_budget < 0:
                 raise self.invalid(
-                    f"its arrays hold more than {MAX_WALKED_ELEMENTS} strings or arrays in all"
+                    f"its string and nested arrays exceed the reader's budget of"
+                    f" {MAX_WALKED_ELEMENTS} elements"
                 )
         offset = self.tell()
         if keep and count <= MAX_KEPT_ARRAY and count <= self.keep_elements:
@@ -235,30 +244,21 @@ class Source:
         return values
 
     def _walk_strings(self, count: int, what: str) -> tuple[int, ...]:
-        """Move past `count` strings, remembering every stride-th element's offset.
+        """Move past `count` strings, remembering the offset of every stride-th one.
 
-        The inner loop works straight on the buffer; an element that crosses the
-        buffer's end goes through `take`/`skip`, which refill it or raise.
+        Strings are walked a checkpoint block at a time, straight on the buffer; an
+        element that crosses the buffer's end goes through `take`/`skip`, which
+        refill the buffer or raise.
         """
         checkpoints: list[int] = []
-        unpack = self._u64.unpack_from
         stride = TOKEN_CHECKPOINT_STRIDE
         i = 0
         while i < count:
-            buf, pos, base = self._buf, self._pos, self._base
-            end = len(buf)
-            while i < count and pos + 8 <= end:
-                (n,) = unpack(buf, pos)
-                if n > MAX_STRING_LENGTH or pos + 8 + n > end:
-                    break
-                if i % stride == 0:
-                    checkpoints.append(base + pos)
-                pos += 8 + n
-                i += 1
-            self._pos = pos
-            if i < count:
-                if i % stride == 0:
-                    checkpoints.append(self.tell())
+            if i % stride == 0:
+                checkpoints.append(self.tell())
+            stop = min(count, (i // stride + 1) * stride)
+            i = self._skip_buffered_strings(i, stop)
+            if i < stop:
                 item = f"element {i} of {what}"
                 n = self.u64(f"the length of {item}")
                 if n > MAX_STRING_LENGTH:
@@ -268,6 +268,25 @@ class Source:
                 self.skip(n, item, "claims")
                 i += 1
         return tuple(checkpoints)
+
+    def _skip_buffered_strings(self, first: int, stop: int) -> int:
+        """Skip strings `first`..`stop-1` that lie wholly in the buffer; return where it stopped."""
+        unpack = self._u64.unpack_from
+        buf, pos = self._buf, self._pos
+        end = len(buf)
+        reached = stop
+        for index in range(first, stop):
+            if pos + 8 > end:
+                reached = index
+                break
+            n = unpack(buf, pos)[0]
+            after = pos + 8 + n
+            if after > end or n > MAX_STRING_LENGTH:
+                reached = index
+                break
+            pos = after
+        self._pos = pos
+        return reached
 
     # --- going back to a summarised array -----------------------------------------------
 
@@ -297,7 +316,7 @@ class Source:
         self.seek(summary.offset)
         self.keep_bytes = 2 * MAX_KEPT_STRING_BYTES
         self.keep_elements = MAX_LOADED_ARRAY
-        self.walk_budget = MAX_LOADED_ARRAY
+        self.walk_budget = MAX_WALKED_ELEMENTS
         return self._elements(summary.element_type, summary.length, what, 1)
 
 

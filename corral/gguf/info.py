@@ -111,6 +111,8 @@ class GGUFInfo:
             GGUFError: the file has no token list, or changed since it was read.
         """
         tokens = self.metadata.get(_TOKENS_KEY)
+        if isinstance(tokens, list | ArraySummary) and not 0 <= index < len(tokens):
+            raise IndexError(f"token {index} is outside the vocabulary of {len(tokens)}")
         if isinstance(tokens, list):
             return str(tokens[index])
         if not isinstance(tokens, ArraySummary):

@@ -179,9 +179,8 @@ def _tensor(src: Source, index: int, alignment: int) -> TensorInfo:
     n_dims = src.u32(f"the dimension count of {what}")
     if n_dims > MAX_TENSOR_DIMS:
         raise src.invalid(f"{what} has {n_dims} dimensions, more than {MAX_TENSOR_DIMS}")
-    shape = tuple(src.u64(f"dimension {j} of {what}") for j in range(n_dims))
-    ggml_type = src.u32(f"the type of {what}")
-    offset = src.u64(f"the offset of {what}")
+    *dims, ggml_type, offset = src.unpack(f"{n_dims}QIQ", f"the shape, type and offset of {what}")
+    shape = tuple(dims)
     kind = GGML_TYPES.get(ggml_type)
     if kind is None:
         raise src.invalid(f"{what} has unknown ggml type {ggml_type}")

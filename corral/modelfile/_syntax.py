@@ -69,6 +69,7 @@ ROLES = ("system", "user", "assistant")
 _COMMAND_LIST = ", ".join(f'"{c}"' for c in COMMANDS[:-1]) + f', or "{COMMANDS[-1]}"'
 _NAME_RE = re.compile(r"[A-Za-z]*")
 _PARAM_RE = re.compile(r"[A-Za-z0-9_]*")
+_BLANK_RE = re.compile(r"[ \t]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _NEEDS = {
     "from": "a model name or path",
@@ -172,7 +173,7 @@ def parse_instructions(text: str, *, source: str = "Modelfile") -> list[Instruct
         word = stripped[: name_end.end()]
         rest = stripped[name_end.end() :]
         if not word or (rest and rest[0] not in " \t") or word.lower() not in COMMANDS:
-            token = stripped.split(None, 1)[0]
+            token = _BLANK_RE.split(stripped, maxsplit=1)[0]
             raise ModelfileError(
                 f"unknown instruction {show(token)}: command must be one of {_COMMAND_LIST}",
                 line=lineno,
@@ -205,7 +206,7 @@ def _split_key(name: str, value: str, lineno: int, source: str) -> tuple[str, st
             f"missing argument: {name.upper()} needs {_NEEDS[name]}", line=lineno, source=source
         )
     if not key or (rest and rest[0] not in " \t"):
-        token = value.split(None, 1)[0]
+        token = _BLANK_RE.split(value, maxsplit=1)[0]
         if name == "parameter":
             msg = f"invalid parameter name {show(token)}: use letters, digits and _"
         else:

@@ -110,14 +110,20 @@ def _known() -> dict[str, str]:
 
 
 @functools.cache
+def _names() -> tuple[str, ...]:
+    data = resources.files("corral.template") / _DATA
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".gotmpl")
+            for entry in data.iterdir()
+            if entry.name.endswith(".gotmpl")
+        )
+    )
+
+
 def template_names() -> list[str]:
     """The names of the built-in templates, sorted."""
-    data = resources.files("corral.template") / _DATA
-    return sorted(
-        entry.name.removesuffix(".gotmpl")
-        for entry in data.iterdir()
-        if entry.name.endswith(".gotmpl")
-    )
+    return list(_names())
 
 
 @functools.cache
@@ -137,9 +143,9 @@ def named_template(name: str) -> NamedTemplate:
 
     The returned `parameters` dict is a fresh copy the caller may change.
     """
-    if name not in template_names():
+    if name not in _names():
         raise TemplateError(
-            f'unknown template name "{name}": expected one of {", ".join(template_names())}'
+            f'unknown template name "{name}": expected one of {", ".join(_names())}'
         )
     found = _load(name)
     return NamedTemplate(found.name, found.template, json.loads(json.dumps(found.parameters)))

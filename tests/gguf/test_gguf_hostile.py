@@ -402,7 +402,9 @@ def test_total_walk_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr("corral.gguf._source.MAX_WALKED_ELEMENTS", 10)
     path = tmp_path / "x.gguf"
     path.write_bytes(build_gguf({"a": ["x"] * 6, "b": ["y"] * 6}))
-    with pytest.raises(GGUFError, match=r"arrays hold more than 10 strings or arrays in all$"):
+    with pytest.raises(
+        GGUFError, match=r"its string and nested arrays exceed the reader's budget of 10 elements$"
+    ):
         read_gguf(path)
 
 

@@ -97,6 +97,9 @@ def test_facts_from_metadata_and_tensors(tmp_path: Path) -> None:
     assert (info.context_length, info.embedding_length, info.block_count) == (256, 64, 2)
     assert (info.head_count, info.head_count_kv, info.head_dim) == (4, 2, 16)
     assert (info.bos_token, info.eos_token, info.vocab_size) == ("<s>", "</s>", 4)
+    assert info.token(3) == "b"
+    with pytest.raises(IndexError):
+        info.token(-1)
     assert info.chat_template == "{{ messages }}"
     assert info.tokenizer_model == "gpt2"
     assert [t.name for t in info.tensors] == [t.name for t in TENSORS]
@@ -141,8 +144,9 @@ def test_long_arrays_are_summarised_and_tokens_found_by_index(tmp_path: Path) ->
     assert (info.bos_token, info.eos_token) == (tokens[2047], tokens[2999])
     for index in (0, 1, 1023, 1024, 1025, 2048, 2999):
         assert info.token(index) == tokens[index]
-    with pytest.raises(IndexError):
-        info.token(3000)
+    for outside in (3000, -1):
+        with pytest.raises(IndexError):
+            info.token(outside)
     assert info.read_array("tokenizer.ggml.tokens") == tokens
     assert info.read_array("tokenizer.ggml.scores")[2999] == 2999.0
     assert info.vocab_size == 3000

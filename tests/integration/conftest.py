@@ -41,7 +41,9 @@ class Daemon:
     def env(self) -> dict[str, str]:
         """Environment for a CLI process that talks to this daemon."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
-        env.update(CORRAL_HOST=self.host, CORRAL_HOME=str(self.home), CORRAL_MODELS=str(self.models))
+        env.update(
+            CORRAL_HOST=self.host, CORRAL_HOME=str(self.home), CORRAL_MODELS=str(self.models)
+        )
         return env
 
     def runner_pids(self) -> list[int]:
@@ -94,7 +96,9 @@ def start_daemon(home: Path, models: Path, **extra_env: str) -> Daemon:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"corral serve exited {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"corral serve exited {process.returncode}: {log.read_text()[-2000:]}"
+            )
         try:
             if httpx.head(daemon.url, timeout=1).status_code == 200:
                 return daemon
@@ -107,7 +111,10 @@ def start_daemon(home: Path, models: Path, **extra_env: str) -> Daemon:
 def pull(daemon: Daemon, model: str) -> list[dict[str, object]]:
     events = []
     with httpx.stream(
-        "POST", f"{daemon.url}/api/pull", json={"model": model}, timeout=httpx.Timeout(600, connect=5)
+        "POST",
+        f"{daemon.url}/api/pull",
+        json={"model": model},
+        timeout=httpx.Timeout(600, connect=5),
     ) as response:
         response.raise_for_status()
         import json

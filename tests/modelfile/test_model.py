@@ -180,7 +180,7 @@ def test_parse_file_reads_bytes_and_names_the_file_in_errors(tmp_path: Path) -> 
     bad.write_text("FROM x\nPARAMETER top_k many\n")
     with pytest.raises(ModelfileError) as info:
         parse_file(bad)
-    assert str(info.value).startswith(f"{bad}:2: parameter \"top_k\" must be an integer")
+    assert str(info.value).startswith(f'{bad}:2: parameter "top_k" must be an integer')
 
 
 def test_parse_file_missing_file(tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_render_golden() -> None:
         system='You are "Mario".',
         adapters=["./lora.gguf"],
         licenses=["MIT", "line 1\nline 2"],
-        messages=[("user", "Is it hot?"), ("assistant", "  yes, \"very\"\n")],
+        messages=[("user", "Is it hot?"), ("assistant", '  yes, "very"\n')],
         requires="v0.14.0",
         renderer="qwen3-coder",
         extra_froms=["./mmproj.gguf"],

@@ -26,10 +26,10 @@ def test_parameter_table_is_ollamas() -> None:
     assert PARAMETER_TYPES["use_mmap"] is bool
     assert PARAMETER_TYPES["main_gpu"] is int
     assert PARAMETER_TYPES["temperature"] is float
-    assert DEPRECATED_PARAMETERS == {
+    assert {
         "penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
         "mirostat", "mirostat_tau", "mirostat_eta",
-    }  # fmt: skip
+    } == DEPRECATED_PARAMETERS  # fmt: skip
     assert not DEPRECATED_PARAMETERS & set(PARAMETER_TYPES)
 
 

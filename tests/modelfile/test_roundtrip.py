@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, assume, event, given, settings, strategies a
 
 from corral.errors import ModelfileError
 from corral.modelfile import PARAMETER_TYPES, ROLES, Modelfile, parse
-from corral.modelfile._syntax import has_unquotable_line
 
 TRICKY = st.sampled_from(
-    ['"', '"""', '""', "\n", " ", "\t", "\\", "#", "# x", "\n\n", '"""\n', '\n"', " \n", "\n ",
+    ['"', '"""', '""', "\n", " ", "\t", "\\", "#", "# x", "\n\n", '\n"', " \n", "\n ",
      "FROM y", "PARAMETER stop x", "\u00a0", "\u2028", "'''", "\\n", "{{ .Prompt }}", "é世🦙"]
 )  # fmt: skip
 CHARS = st.characters(blacklist_categories=("Cc", "Cs"))
@@ -62,6 +61,11 @@ MODELFILES = st.builds(
 )
 
 
+def _unquotable(text: str) -> bool:
+    """A line (not the last) ends with \"\"\": it would close a \"\"\"-quoted value early."""
+    return any(line.rstrip().endswith('"""') for line in text.split("\n")[:-1])
+
+
 def _strings(m: Modelfile) -> list[str]:
     found = [m.from_ or "", *m.adapters, *m.licenses, *m.extra_froms]
     found += [s for s in (m.template, m.system, m.draft, m.renderer, m.parser) if s is not None]
@@ -73,7 +77,7 @@ def _strings(m: Modelfile) -> list[str]:
 @settings(max_examples=400, deadline=None)
 @given(MODELFILES)
 def test_parse_of_render_is_identity(m: Modelfile) -> None:
-    if any(has_unquotable_line(s) for s in _strings(m)):
+    if any(_unquotable(s) for s in _strings(m)):
         event("unrepresentable")
         with pytest.raises(ModelfileError, match='a line ends with """'):
             m.render()
@@ -99,7 +103,7 @@ VALUES = {
 def _argument(draw: st.DrawFn, name: str) -> str:
     if name in VALUES:
         return draw(VALUES[name])
-    text = draw(TEXT)
+    text = draw(NONEMPTY if name in ("FROM", "ADAPTER") else TEXT)
     style = draw(st.sampled_from(["bare", "double", "triple"]))
     if style == "bare":
         text = text.split("\n")[0].strip()
@@ -120,9 +124,11 @@ def sources(draw: st.DrawFn) -> str:
             lines.append(draw(st.sampled_from(["", "   ", "\t"])))
         else:
             name = draw(NAMES)
-            written = name if draw(st.booleans()) else name.split(" ")[0].lower() + name[
-                len(name.split(" ")[0]) :
-            ]
+            written = (
+                name
+                if draw(st.booleans())
+                else name.split(" ")[0].lower() + name[len(name.split(" ")[0]) :]
+            )
             sep = draw(st.sampled_from([" ", "\t", "  "]))
             lines.append(f"{written}{sep}{draw(_argument(name))}")
     lines = draw(st.permutations(lines))
@@ -139,3 +145,17 @@ def test_parse_render_parse_is_stable(source: str) -> None:
         raise
     # whatever a Modelfile can say, render can write back
     assert parse(first.render()) == first
+
+
+JUNK = st.lists(st.one_of(TEXT, NAMES, st.text(max_size=5)), max_size=12).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300), JUNK, JUNK.map(str.encode)))
+def test_any_input_parses_or_raises_modelfile_error(data: str | bytes) -> None:
+    try:
+        m = parse(data)
+    except ModelfileError as exc:
+        assert exc.reason
+        return
+    assert parse(m.render()) == m

@@ -37,8 +37,11 @@ def test_show_modelfile_golden() -> None:
     )
     m = parse(text)
     assert m.from_ == BLOB
-    assert m.parameters == {"stop": ["<|im_start|>", "<|im_end|>"], "temperature": 0.2,
-                            "num_ctx": 8192}  # fmt: skip
+    assert m.parameters == {
+        "stop": ["<|im_start|>", "<|im_end|>"],
+        "temperature": 0.2,
+        "num_ctx": 8192,
+    }
     assert m.messages == [("user", "hi"), ("assistant", " hello")]
     assert m.licenses == ["Apache License\nVersion 2.0"]
 
@@ -74,8 +77,13 @@ def test_show_parameter_values_print_like_ollama_but_ints_stay_ints() -> None:
         from_="m",
         template="{{ .Prompt }}",
         system=None,
-        parameters={"num_ctx": 1048576.0, "temperature": 1.0, "top_p": 1e-05,
-                    "use_mmap": False, "seed": None},  # fmt: skip
+        parameters={
+            "num_ctx": 1048576.0,
+            "temperature": 1.0,
+            "top_p": 1e-05,
+            "use_mmap": False,
+            "seed": None,
+        },
         messages=[],
         licenses=[],
         adapters=[],
@@ -90,8 +98,11 @@ def test_show_parameter_values_print_like_ollama_but_ints_stay_ints() -> None:
         "PARAMETER use_mmap false",
     ]
     assert parse(text).parameters == {
-        "num_ctx": 1048576, "temperature": 1.0, "top_p": 1e-05, "use_mmap": False,
-    }  # fmt: skip
+        "num_ctx": 1048576,
+        "temperature": 1.0,
+        "top_p": 1e-05,
+        "use_mmap": False,
+    }
 
 
 def test_show_never_raises_on_text_a_modelfile_cannot_hold() -> None:

@@ -182,7 +182,14 @@ def test_error_str_is_source_line_message() -> None:
 
 @pytest.mark.parametrize(
     ("line", "token"),
-    [("FROM: x", "FROM:"), ("FROM2 x", "FROM2"), ('"FROM" x', '\\"FROM\\"'), ("123", "123")],
+    [
+        ("FROM: x", "FROM:"),
+        ("FROM2 x", "FROM2"),
+        ('"FROM" x', '\\"FROM\\"'),
+        ("123", "123"),
+        ("\u00a0", "\u00a0"),
+        ("  \u2028 FROM x", "\u2028"),
+    ],
 )
 def test_malformed_instruction_names(line: str, token: str) -> None:
     e = error(f"FROM x\n{line}\n")
@@ -270,7 +277,7 @@ def test_message_roles_are_exactly_system_user_assistant(role: str) -> None:
         ("two\nlines", '"two\nlines"'),
         (" leading", '" leading"'),
         ("trailing ", '"trailing "'),
-        ('multi\n"quoted"', '"""multi\n"quoted\""""'),
+        ('multi\n"quoted"', '"""multi\n"quoted""""'),
         ("", '""'),
         ('"starts with a quote', '""""starts with a quote"""'),
         ("\ttab", '"\ttab"'),

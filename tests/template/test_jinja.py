@@ -245,7 +245,10 @@ def test_qwen3_renders_tools_and_tool_calls() -> None:
 
 
 def test_blocks_are_trimmed_like_transformers() -> None:
-    template = "{% for m in messages %}\n  {% if m.role == 'user' %}\n[{{ m.content }}]\n  {% endif %}\n{% endfor %}\n"
+    template = (
+        "{% for m in messages %}\n  {% if m.role == 'user' %}\n[{{ m.content }}]\n"
+        "  {% endif %}\n{% endfor %}\n"
+    )
     assert render_jinja(template, [USER, ASSISTANT]) == "[Hello, how are you?]\n"
 
 
@@ -393,7 +396,7 @@ DOS_TEMPLATES = {
         + "{% set l = [l, l, l, l, l, l, l, l] %}" * 12
         + "{{ l }}",
         "output exceeded 4 MiB",
-    ),  # fmt: skip
+    ),
     "namespace repr": (
         "{% set ns = namespace(s='a' * 4000000) %}{{ [ns, ns] }}",
         "output exceeded 4 MiB",
@@ -451,7 +454,7 @@ def test_default_limits_are_two_seconds_and_4_mib() -> None:
 
 def test_max_output_applies_to_the_prompt(smollm2_template: str) -> None:
     long = {"role": "user", "content": "x" * 2000}
-    with pytest.raises(TemplateError, match="^chat template output exceeded 1 KiB$"):
+    with pytest.raises(TemplateError, match=r"^chat template output exceeded 1 KiB$"):
         render_jinja(smollm2_template, [long], max_output=1024)
     assert len(render_jinja(smollm2_template, [long], max_output=4096)) > 2000
 

@@ -179,9 +179,9 @@ def _index(item: Any, *indexes: Any) -> Any:
             if not isinstance(index, str) and any(isinstance(k, str) for k in item):
                 raise FuncError(f"value has type {go_type_name(index)}; should be string")
             try:
-                item = item[index] if index in item else None
+                item = item.get(index)
             except TypeError:
-                raise FuncError(f"value has type {go_type_name(index)}; unusable as a key") from None
+                raise FuncError(f"unusable map key of type {go_type_name(index)}") from None
         else:
             raise FuncError(f"can't index item of type {go_type_name(item)}")
     return item

@@ -38,8 +38,16 @@ __all__ = [
 ]
 
 _TOO_LARGE = 1_000_000
-_LOWER_HEX = "0123456789abcdef"
-_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+_MAX_FORMATTED = 64 * 1024 * 1024
+_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
 
 
 # -- strconv.Quote -----------------------------------------------------------------------------
@@ -69,15 +77,13 @@ def go_quote(text: str, *, ascii_only: bool = False, quote: str = '"') -> str:
 
 
 def _can_backquote(text: str) -> bool:
-    return all(ch == "\t" or (ch != "`" and ch != "\ufeff" and ord(ch) >= 0x20) for ch in text) and (
-        "\x7f" not in text
-    )
+    return all(ch == "\t" or (ch not in "`\ufeff\x7f" and ord(ch) >= 0x20) for ch in text)
 
 
 # -- floats ------------------------------------------------------------------------------------
 def float_digits(x: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of |x| and the decimal point position (Go's d.d, d.dp)."""
-    sign, digits, exponent = Decimal(repr(abs(x))).as_tuple()
+    _, digits, exponent = Decimal(repr(abs(x))).as_tuple()
     assert isinstance(exponent, int)
     ds = "".join(str(d) for d in digits).lstrip("0")
     if not ds:
@@ -422,6 +428,7 @@ class _Printf:
         self.reordered = False
         self.good_arg_num = True
         self.out: list[str] = []
+        self.size = 0
 
     def arg_number(self, i: int) -> tuple[int, bool]:
         """Parse an explicit `[n]` argument index at `fmt[i]`; returns (next index, found)."""
@@ -522,6 +529,9 @@ class _Printf:
             verb = fmt[i]
             i += 1
             spec = _Spec(width=width, prec=prec, **flags)
+            self.size += (width or 0) + (prec or 0)
+            if self.size > _MAX_FORMATTED:
+                raise ValueError(f"formatted output exceeds {_MAX_FORMATTED} characters")
             if verb == "%":
                 out.append("%")
             elif not self.good_arg_num:
@@ -530,7 +540,9 @@ class _Printf:
                 out.append(f"%!{verb}(MISSING)")
             else:
                 if verb == "v":
-                    spec = replace(spec, sharp_v=spec.sharp, sharp=False, plus_v=spec.plus, plus=False)
+                    spec = replace(
+                        spec, sharp_v=spec.sharp, sharp=False, plus_v=spec.plus, plus=False
+                    )
                 out.append(_format(self.args[self.arg_num], verb, spec, 0))
                 self.arg_num += 1
         if not self.reordered and self.arg_num < len(self.args):

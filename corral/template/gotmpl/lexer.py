@@ -436,5 +436,5 @@ class _Lexer:
 
 
 def lex(text: str) -> list[Token]:
-    """Tokenise `text`; the list ends with an `EOF` token or, after a lexing error, an `ERROR` one."""
+    """Tokenise `text`; the list ends with an `EOF` token, or with `ERROR` after a lexing error."""
     return _Lexer(text).run()

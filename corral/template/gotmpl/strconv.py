@@ -75,7 +75,7 @@ def _unquote_char(s: str, i: int, quote: str, out: bytearray) -> int:
 
 
 def unquote(quoted: str) -> str:
-    """Go's `strconv.Unquote` for a `"..."`, `` `...` `` or `'.'` literal; ValueError when malformed.
+    """Go's `strconv.Unquote` of a `"..."`, `` `...` `` or `'.'` literal; ValueError if malformed.
 
     Byte escapes (`\\xff`, `\\377`) that do not form valid UTF-8 decode to U+FFFD.
     """
@@ -103,7 +103,7 @@ _DIGITS = {2: "01", 8: _OCTAL, 10: "0123456789", 16: _HEX}
 
 
 def _parse_integer(text: str, signed: bool) -> int | None:
-    """Go's `strconv.ParseInt`/`ParseUint` with base 0; None when the text is not such an integer."""
+    """Go's `strconv.ParseInt`/`ParseUint` with base 0; None when the text is no such integer."""
     s = text
     negative = False
     if s[:1] in ("+", "-"):
@@ -171,12 +171,12 @@ def parse_number(pos: int, text: str, is_char: bool) -> NumberNode:
     node = NumberNode(pos, text)
     if is_char:
         try:
-            value = unquote(text)
+            char = unquote(text)
         except ValueError:
             raise ValueError(f"malformed character constant: {text}") from None
-        if len(value) != 1:
+        if len(char) != 1:
             raise ValueError(f"malformed character constant: {text}")
-        rune = ord(value)
+        rune = ord(char)
         node.is_int = node.is_uint = node.is_float = True
         node.int_value = rune
         node.float_value = float(rune)
@@ -221,7 +221,9 @@ def parse_number(pos: int, text: str, is_char: bool) -> NumberNode:
 
 def _split_complex(text: str) -> complex | None:
     """`1+2i` style constants (Go scans them with fmt.Sscan)."""
-    m = re.fullmatch(r"([+-]?[0-9_.]+(?:[eE][+-]?[0-9]+)?)([+-][0-9_.]+(?:[eE][+-]?[0-9]+)?)i", text)
+    m = re.fullmatch(
+        r"([+-]?[0-9_.]+(?:[eE][+-]?[0-9]+)?)([+-][0-9_.]+(?:[eE][+-]?[0-9]+)?)i", text
+    )
     if m is None:
         return None
     real, imag = _parse_float(m.group(1)), _parse_float(m.group(2))

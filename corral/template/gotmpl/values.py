@@ -79,12 +79,12 @@ class GoJSONMarshaler(Protocol):
     def go_json(self) -> str: ...
 
 
-_NOT_STRUCTS = (str, bytes, bytearray, int, float, complex, bool, list, tuple, set, frozenset)
+_NOT_STRUCTS = (str, bytes, bytearray, int, float, complex, bool, list, tuple, set, frozenset, type)
 
 
 def is_struct(value: Any) -> bool:
     """Whether `value` is treated as a Go struct (fields looked up by name)."""
-    if value is None or value is NO_VALUE or isinstance(value, _NOT_STRUCTS | Mapping | type):
+    if value is None or value is NO_VALUE or isinstance(value, (*_NOT_STRUCTS, Mapping)):
         return False
     if dataclasses.is_dataclass(value):
         return True

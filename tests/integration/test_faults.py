@@ -1,0 +1,116 @@
+"""Runner crashes, client disconnects and keep-alive expiry, with real runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import ollama
+import pytest
+
+from tests.integration.conftest import CATALOG_MODEL, Daemon
+
+pytestmark = pytest.mark.integration
+
+LONG = {
+    "model": CATALOG_MODEL,
+    "prompt": "Write a very long story about a dragon.",
+    "options": {"temperature": 0, "num_predict": 400},
+}
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_runner_killed_mid_stream_ends_with_error_then_recovers(daemon: Daemon) -> None:
+    lines: list[dict[str, object]] = []
+    with httpx.stream("POST", f"{daemon.url}/api/generate", json=LONG, timeout=120) as response:
+        assert response.status_code == 200
+        for raw in response.iter_lines():
+            if not raw:
+                continue
+            lines.append(json.loads(raw))
+            if len(lines) == 3:
+                pids = daemon.runner_pids()
+                assert len(pids) == 1
+                os.kill(pids[0], signal.SIGKILL)
+    assert "error" in lines[-1], lines[-3:]
+    assert "runner" in str(lines[-1]["error"])
+    assert not any(line.get("done") for line in lines)
+    # The next request gets a fresh runner and succeeds.
+    again = ollama.Client(host=daemon.url).generate(
+        model=CATALOG_MODEL, prompt="Say hi.", options={"temperature": 0, "num_predict": 8}
+    )
+    assert again.done and again.eval_count
+
+
+def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
+    client = ollama.Client(host=daemon.url)
+    full = client.generate(**LONG)  # how long the whole answer takes on this machine
+    assert full.eval_count and full.eval_count > 100 and full.eval_duration
+    with httpx.stream("POST", f"{daemon.url}/api/generate", json=LONG, timeout=120) as response:
+        for count, _ in enumerate(response.iter_lines()):
+            if count == 2:
+                break
+    # The runner has one sequence slot: had the abandoned answer gone on, this request would
+    # wait for it to finish. It starts at once instead.
+    quick = client.generate(
+        model=CATALOG_MODEL, prompt="Say hi.", options={"temperature": 0, "num_predict": 4}
+    )
+    assert quick.done and quick.total_duration
+    assert quick.total_duration < full.eval_duration / 2
+    entry = next(m for m in client.ps().models if m.model == CATALOG_MODEL)
+    assert entry.model_dump().get("active_requests") == 0
+
+
+def test_keep_alive_expiry_unloads(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    client = ollama.Client(host=daemon.url)
+    client.generate(model=CATALOG_MODEL, prompt="", keep_alive=1)
+    assert daemon.runner_pids()
+    assert _wait_for(lambda: not client.ps().models, 30)
+    assert _wait_for(lambda: not daemon.runner_pids(), 10)
+
+
+def test_daemon_sigterm_leaves_no_runner(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    ollama.Client(host=daemon.url).generate(model=CATALOG_MODEL, prompt="", keep_alive=-1)
+    pids = daemon.runner_pids()
+    assert pids
+    daemon.stop()
+    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
+
+
+def test_daemon_sigkill_leaves_no_runner(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    ollama.Client(host=daemon.url).generate(model=CATALOG_MODEL, prompt="", keep_alive=-1)
+    pids = daemon.runner_pids()
+    assert pids
+    daemon.process.kill()
+    daemon.process.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"
+
+    assert _wait_for(lambda: all(gone(pid) for pid in pids), 15)
