@@ -78,11 +78,13 @@ def _nvidia_gpus() -> tuple[GpuInfo, ...]:
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
             name = pynvml.nvmlDeviceGetName(handle)
             major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            utilization: int | None = None
+            temperature: int | None = None
             try:
                 utilization = int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
                 temperature = int(pynvml.nvmlDeviceGetTemperature(handle, 0))
             except Exception:
-                utilization = temperature = None
+                pass  # some boards do not report these
             gpus.append(
                 GpuInfo(
                     index=index,

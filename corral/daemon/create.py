@@ -35,7 +35,7 @@ from corral.store import (
     StoredModel,
 )
 from corral.store.digests import parse_digest
-from corral.template import detect_template, validate_template
+from corral.template import detect_template, parse_template
 
 __all__ = ["ModelParts", "create_model", "write_model"]
 
@@ -176,7 +176,7 @@ async def create_model(
         await _gguf_of(state, layer, adapter_name)
         parts.adapters.append(layer)
     if request.template is not None:
-        validate_template(request.template)
+        parse_template(request.template)  # a bad template fails here, with its line
         parts.template = request.template
     if request.system is not None:
         parts.system = request.system

@@ -141,7 +141,9 @@ async def show(request: web.Request) -> web.Response:
         "details": facts.details(),
         "messages": model.messages,
         "model_info": (
-            await asyncio.to_thread(model_info, facts.gguf, verbose=req.verbose) if facts.gguf else {}
+            await asyncio.to_thread(model_info, facts.gguf, verbose=req.verbose)
+            if facts.gguf
+            else {}
         ),
         "capabilities": facts.capabilities(),
         "modified_at": _iso(model.modified_at),
@@ -298,5 +300,5 @@ async def ps(request: web.Request) -> web.Response:
                 "queue_depth": runner.waiting,
             }
         )
-    entries.sort(key=lambda e: e["expires_at"], reverse=True)
+    entries.sort(key=lambda e: str(e["expires_at"]), reverse=True)
     return web.json_response({"models": entries})

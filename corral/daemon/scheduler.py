@@ -197,11 +197,16 @@ class Scheduler:
         a runner to become idle (the shortest keep-alive is marked to unload).
         """
         need = await self._estimate(spec)
+        # Memory reports can lag an unload (VRAM is released asynchronously), so
+        # count what we evicted ourselves as free until the report catches up.
+        baseline: int | None = None
+        freed = 0
         while True:
             async with self._lock:
                 stale = [r for r in self._loaded.values() if r.spec.model_path == spec.model_path]
                 for runner in stale:
                     if runner.idle:
+                        freed += runner.size
                         await self._drop(runner)
                     else:
                         runner.expire_when_idle = True
@@ -209,7 +214,10 @@ class Scheduler:
                     await self._idle.wait()
                     continue
                 snapshot = await self._memory()
-                free = snapshot.free_vram if snapshot.gpus else snapshot.free_ram
+                # Layers that do not fit in VRAM stay on the CPU, so both count.
+                reported = snapshot.free_vram + snapshot.free_ram
+                baseline = reported if baseline is None else baseline
+                free = max(reported, baseline + freed)
                 if len(self._loaded) < self._max_loaded and need <= free:
                     return
                 victims = sorted(
@@ -218,6 +226,7 @@ class Scheduler:
                 )
                 if victims:
                     logger.info("evicting model=%s to make room", victims[0].name)
+                    freed += victims[0].size
                     await self._drop(victims[0])
                     continue
                 if not self._loaded:
@@ -229,6 +238,7 @@ class Scheduler:
                     shortest = min(self._loaded.values(), key=lambda r: r.keep_alive)
                     shortest.expire_when_idle = True
                 await self._idle.wait()
+                baseline, freed = None, 0
 
     async def release(self, runner: LoadedRunner) -> None:
         runner.slots.release()

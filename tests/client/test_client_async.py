@@ -109,3 +109,37 @@ async def test_blob_round_trip(tmp_path: Path) -> None:
     assert uploads == [b"hello" * 1000]
     assert progress == [5000]
     assert await client.blob_exists(digest) is True
+
+
+def test_sync_and_async_clients_have_the_same_surface() -> None:
+    import inspect
+
+    import corral.client
+    from corral.client import Client
+
+    assert corral.client.__all__ == ["AsyncClient", "Client"]
+
+    def public(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(member).parameters)
+            for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_") and name not in {"close", "aclose"}
+        }
+
+    assert public(Client) == public(AsyncClient)
+    assert set(public(Client)) >= {
+        "heartbeat",
+        "version",
+        "list",
+        "ps",
+        "show",
+        "delete",
+        "copy",
+        "generate",
+        "chat",
+        "pull",
+        "push",
+        "create",
+        "blob_exists",
+        "upload_blob",
+    }

@@ -114,11 +114,15 @@ async def test_model_that_cannot_fit_says_how_much() -> None:
     assert world.started == []
 
 
-async def test_gpu_memory_is_used_when_there_is_a_gpu() -> None:
+async def test_gpu_and_system_memory_both_count() -> None:
     gpu = GpuInfo(index=0, name="Fake", total=8000, free=500)
-    world = World(free=10_000, sizes={"a": 600}, gpus=(gpu,))
+    world = World(free=50, sizes={"a": 600, "b": 500}, gpus=(gpu,))
+    scheduler = world.scheduler()
     with pytest.raises(InsufficientMemory):
-        await world.scheduler().acquire("a", spec("a"), keep_alive=None)
+        await scheduler.acquire("a", spec("a"), keep_alive=None)
+    async with scheduler.use("b", spec("b"), keep_alive=None):
+        pass
+    assert [r.name for r in scheduler.running()] == ["b"]
 
 
 async def test_queue_full_is_503() -> None:

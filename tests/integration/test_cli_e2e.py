@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +140,40 @@ def test_create_with_bad_modelfile_names_the_line(daemon: Daemon, tmp_path: Path
 def test_usage_error_is_exit_2(daemon: Daemon) -> None:
     assert corral(daemon, "run").returncode == 2
     assert corral(daemon, "no-such-command").returncode == 2
+
+
+def _serve_pids_for(host: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and f"CORRAL_HOST={host}".encode() in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_commands_start_the_daemon_in_the_background(
+    tmp_path: Path, seeded_models: tuple[Path, object]
+) -> None:
+    from tests.integration.conftest import free_port
+
+    host = f"127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    env.update(CORRAL_HOST=host, CORRAL_HOME=str(tmp_path), CORRAL_MODELS=str(seeded_models[0]))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "corral", "list"], capture_output=True, env=env, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert CATALOG_MODEL.encode() in result.stdout
+        assert _serve_pids_for(host), "no background daemon found"
+        log = tmp_path / "logs" / "server.log"
+        assert log.is_file() and log.stat().st_size > 0
+    finally:
+        for pid in _serve_pids_for(host):
+            os.kill(pid, signal.SIGTERM)

@@ -207,7 +207,7 @@ class _State:
         self.node = node
         if value is NO_VALUE or value is None:
             self.write("<no value>")
-        elif callable(value) and not is_struct(value):
+        elif isinstance(value, Func) or (callable(value) and not is_struct(value)):
             self.errorf(f"can't print {node} of type {go_type_name(value)}")
         else:
             self.write(sprint_value(value))
@@ -251,7 +251,7 @@ class _State:
 
             ran = False
             try:
-                if isinstance(value, list | tuple):
+                if isinstance(value, list | tuple | bytes | bytearray):
                     for i, elem in enumerate(value):
                         ran = True
                         one_iteration(i, elem)
@@ -526,6 +526,8 @@ def execute(
     root = trees.get(name)
     if root is None:
         raise TemplateError(f"template: {_quote(name)} is an incomplete or empty template")
+    if data is None:  # Go: reflect.ValueOf(nil) is the invalid value
+        data = NO_VALUE
     state.vars = [["$", data]]
     state.name = name
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from typing import NoReturn
 
 from corral.errors import TemplateError
 from corral.template.gotmpl.lexer import Kind, Token, lex
@@ -119,9 +120,9 @@ class _Parser:
         self.backup()
         return tok
 
-    def fail(self, message: str, pos: int | None = None) -> TemplateError:
+    def fail(self, message: str, pos: int | None = None) -> NoReturn:
         where = location(self.text, self.last.pos if pos is None else pos)
-        raise TemplateError(f"template: {where}: {message}")
+        raise TemplateError(f"template: {where}: {message}") from None
 
     def expect(self, kind: Kind, context: str) -> Token:
         tok = self.next_non_space()
@@ -129,8 +130,8 @@ class _Parser:
             self.unexpected(tok, context)
         return tok
 
-    def unexpected(self, tok: Token, context: str) -> TemplateError:
-        raise self.fail(f"unexpected {tok} in {context}", tok.pos)
+    def unexpected(self, tok: Token, context: str) -> NoReturn:
+        self.fail(f"unexpected {tok} in {context}", tok.pos)
 
     def nest(self, pos: int) -> None:
         self.depth += 1
@@ -193,7 +194,7 @@ class _Parser:
             if isinstance(node, EndNode | ElseNode):
                 return lst, node
             lst.nodes.append(node)
-        raise self.fail("unexpected EOF")
+        self.fail("unexpected EOF")
 
     def text_or_action(self) -> Node:
         tok = self.next_non_space()
@@ -201,7 +202,7 @@ class _Parser:
             return TextNode(tok.pos, tok.val)
         if tok.kind is Kind.LEFT_DELIM:
             return self.action()
-        raise self.unexpected(tok, "input")
+        self.unexpected(tok, "input")
 
     # -- actions ------------------------------------------------------------------------------
     def action(self) -> Node:
@@ -212,9 +213,10 @@ class _Parser:
         if kind is Kind.BREAK or kind is Kind.CONTINUE:
             return self.break_or_continue(tok)
         if kind is Kind.ELSE:
-            return self.else_control()
+            return self.else_control(tok)
         if kind is Kind.END:
-            return EndNode(self.expect(Kind.RIGHT_DELIM, "end").pos)
+            self.expect(Kind.RIGHT_DELIM, "end")
+            return EndNode(tok.pos)
         if kind is Kind.IF:
             return self.control(IfNode, "if")
         if kind is Kind.RANGE:
@@ -236,11 +238,10 @@ class _Parser:
             self.fail("{{" + word + "}} outside {{range}}", tok.pos)
         return BreakNode(tok.pos) if tok.kind is Kind.BREAK else ContinueNode(tok.pos)
 
-    def else_control(self) -> Node:
-        peek = self.peek_non_space()
-        if peek.kind in (Kind.IF, Kind.WITH):
-            return ElseNode(peek.pos)
-        return ElseNode(self.expect(Kind.RIGHT_DELIM, "else").pos)
+    def else_control(self, tok: Token) -> Node:
+        if self.peek_non_space().kind not in (Kind.IF, Kind.WITH):
+            self.expect(Kind.RIGHT_DELIM, "else")
+        return ElseNode(tok.pos)
 
     def control(self, cls: type[IfNode | RangeNode | WithNode], context: str) -> Node:
         self.nest(self.last.pos)
@@ -304,7 +305,7 @@ class _Parser:
         try:
             return unquote(tok.val)
         except ValueError as exc:
-            raise self.fail(str(exc), tok.pos) from None
+            self.fail(str(exc), tok.pos)
 
     # -- pipelines ----------------------------------------------------------------------------
     def pipeline(self, context: str, end: Kind) -> PipeNode:
@@ -429,17 +430,13 @@ class _Parser:
         try:
             return parse_number(tok.pos, tok.val, tok.kind is Kind.CHAR_CONSTANT)
         except ValueError as exc:
-            raise self.fail(str(exc), tok.pos) from None
+            self.fail(str(exc), tok.pos)
 
     def use_var(self, tok: Token) -> VariableNode:
-        idents = tuple(_split_variable(tok.val))
+        idents = tuple(tok.val.split("."))
         if idents[0] not in self.tree.vars:
             self.fail(f"undefined variable {_quote(idents[0])}", tok.pos)
         return VariableNode(tok.pos, idents)
-
-
-def _split_variable(text: str) -> list[str]:
-    return text.split(".")
 
 
 _EMPTY_RE = re.compile(r"\s*")

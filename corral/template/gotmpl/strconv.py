@@ -137,6 +137,12 @@ def _parse_integer(text: str, signed: bool) -> int | None:
     return value
 
 
+_DIGITS_RE = r"[0-9]+(?:_[0-9]+)*"
+_DECIMAL_FLOAT = re.compile(
+    rf"(?:{_DIGITS_RE}(?:\.(?:{_DIGITS_RE})?)?|\.{_DIGITS_RE})(?:[eE][+-]?{_DIGITS_RE})?"
+)
+
+
 def _parse_float(text: str) -> float | None:
     s = text
     body = s.lstrip("+-")
@@ -146,7 +152,7 @@ def _parse_float(text: str) -> float | None:
                 return None
             value = float.fromhex(body.replace("_", ""))
             return -value if s.startswith("-") else value
-        if not re.fullmatch(r"[0-9_]*\.?[0-9_]*([eE][+-]?[0-9_]+)?", body) or body in ("", "."):
+        if not _DECIMAL_FLOAT.fullmatch(body):
             return None
         return float(s.replace("_", ""))
     except (ValueError, OverflowError):

@@ -20,6 +20,7 @@ attributes starting with `_` are never looked up, so a template cannot call into
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -79,7 +80,21 @@ class GoJSONMarshaler(Protocol):
     def go_json(self) -> str: ...
 
 
-_NOT_STRUCTS = (str, bytes, bytearray, int, float, complex, bool, list, tuple, set, frozenset, type)
+_NOT_STRUCTS = (
+    str,
+    bytes,
+    bytearray,
+    int,
+    float,
+    complex,
+    bool,
+    list,
+    tuple,
+    set,
+    frozenset,
+    type,
+    types.ModuleType,
+)
 
 
 def is_struct(value: Any) -> bool:
