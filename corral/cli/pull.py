@@ -22,9 +22,14 @@ def show_progress(events: Iterator[dict[str, Any]]) -> None:
             progress.update(event)
 
 
-def pull_model(client: Client, model: str, *, insecure: bool = False) -> None:
-    """Pull `model`, showing progress on stderr."""
-    show_progress(client.pull(model, insecure=insecure))
+def pull_model(client: Client, model: str, *, insecure: bool = False, quiet: bool = False) -> None:
+    """Pull `model`, showing progress on stderr unless `quiet`."""
+    events = client.pull(model, insecure=insecure)
+    if quiet:
+        for _ in events:
+            pass
+    else:
+        show_progress(events)
 
 
 @click.command("pull")

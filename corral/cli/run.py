@@ -62,11 +62,15 @@ def _parse_keepalive(value: str | None) -> str | float | None:
 
 
 def ensure_model(client: Client, model: str, *, insecure: bool = False) -> dict[str, Any]:
-    """`/api/show` for `model`, pulling it first (progress on stderr) when it is not local."""
+    """`/api/show` for `model`, pulling it first when it is not local.
+
+    Progress goes to stderr only when stderr is a terminal, so a script that pipes
+    `corral run` sees nothing but the answer, or one error line.
+    """
     try:
         return client.show(model)
     except NotFound:
-        pull_model(client, model, insecure=insecure)
+        pull_model(client, model, insecure=insecure, quiet=not sys.stderr.isatty())
         return client.show(model)
 
 

@@ -123,7 +123,7 @@ def test_invalid_names_touch_nothing(daemon: Daemon, name: str) -> None:
     [
         "sha256:" + "A" * 64,
         "sha256:" + "a" * 63,
-        "sha256:../../../../etc/passwd",
+        "sha256:..%2F..%2F..%2F..%2Fetc%2Fpasswd",
         "md5:" + "a" * 64,
         "sha256:" + "a" * 64 + "x",
     ],

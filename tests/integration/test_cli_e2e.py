@@ -45,17 +45,22 @@ def test_run_one_shot_prints_only_the_answer(daemon: Daemon) -> None:
     assert result.stdout.endswith(b"\n")
 
 
+def _prompt_tokens(stderr: bytes) -> int:
+    match = re.search(rb"prompt eval count:\s+(\d+)", stderr)
+    assert match, stderr
+    return int(match.group(1))
+
+
 def test_run_with_piped_stdin_puts_input_first(daemon: Daemon) -> None:
-    result = corral(
-        daemon,
-        "run",
-        CATALOG_MODEL,
-        "Which city is named in the text above? One word.",
-        stdin=b"I live in Paris, the capital of France.\n",
-    )
-    assert result.returncode == 0, result.stderr
-    assert b"paris" in result.stdout.lower()
-    assert not ESCAPE.search(result.stdout)
+    prompt = "Which city is named in the text above? One word."
+    text = b"I live in Paris, the capital of France, next to the river Seine.\n"
+    piped = corral(daemon, "run", "--verbose", CATALOG_MODEL, prompt, stdin=text)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.strip()
+    assert not ESCAPE.search(piped.stdout)
+    bare = corral(daemon, "run", "--verbose", CATALOG_MODEL, prompt)
+    # The piped text is part of the prompt: about fifteen more tokens were evaluated.
+    assert _prompt_tokens(piped.stderr) >= _prompt_tokens(bare.stderr) + 10
 
 
 def test_run_unknown_model_is_one_line_and_exit_1(daemon: Daemon) -> None:

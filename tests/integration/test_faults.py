@@ -70,8 +70,9 @@ def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
     )
     assert quick.done and quick.total_duration
     assert quick.total_duration < full.eval_duration / 2
-    entry = next(m for m in client.ps().models if m.model == CATALOG_MODEL)
-    assert entry.model_dump().get("active_requests") == 0
+    running = httpx.get(f"{daemon.url}/api/ps", timeout=10).json()["models"]
+    entry = next(m for m in running if m["model"] == CATALOG_MODEL)
+    assert entry["active_requests"] == 0 and entry["queue_depth"] == 0
 
 
 def test_keep_alive_expiry_unloads(

@@ -97,7 +97,7 @@ def test_ollama_written_store_lists_shows_and_runs(
     assert shown.details and shown.details.family == "llama"
     assert shown.capabilities and "completion" in shown.capabilities
     assert shown.modelinfo and shown.modelinfo["general.architecture"] == "llama"
-    assert 'PARAMETER stop "<|im_end|>"' in (shown.modelfile or "")
+    assert "PARAMETER stop <|im_end|>" in (shown.modelfile or "")
 
     answer = client.chat(
         model="someone/tiny:v1",
