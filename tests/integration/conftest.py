@@ -150,6 +150,26 @@ def daemon(
     running.stop()
 
 
+GREEDY_MODEL = "smollm2-greedy:latest"
+
+
+@pytest.fixture(scope="session")
+def greedy_model(daemon: Daemon) -> str:
+    """SmolLM2 with temperature 0, so CLI answers (which take no options) are repeatable."""
+    response = httpx.post(
+        f"{daemon.url}/api/create",
+        json={
+            "model": GREEDY_MODEL,
+            "from": CATALOG_MODEL,
+            "parameters": {"temperature": 0},
+            "stream": False,
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    return GREEDY_MODEL
+
+
 @pytest.fixture
 def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Start extra daemons with their own settings; all are stopped afterwards."""
