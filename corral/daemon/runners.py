@@ -176,8 +176,12 @@ class SubprocessRunner:
         while True:
             if self._process.returncode is not None:
                 await self._drain_stderr()
+                # Name the blob, not where the store lives on the server's disk.
+                reason = self.tail.reason().replace(
+                    str(self.spec.model_path), self.spec.model_path.name
+                )
                 raise RunnerStartFailed(
-                    f"runner failed to load: {self.tail.reason()}", stderr_tail=self.tail.text
+                    f"runner failed to load: {reason}", stderr_tail=self.tail.text
                 )
             try:
                 async with self._session.get(f"{self._base}/health") as response:

@@ -225,11 +225,24 @@ class LoadedModel:
 
 
 def _reason(log: LogCapture, fallback: str) -> str:
-    """The most telling llama.cpp error line, without its `function_name: ` prefix."""
+    """The most telling llama.cpp error line, without its `function_name: ` prefixes.
+
+    `llama_model_load: error loading model: unknown model architecture: 'x'` gives
+    `unknown model architecture: 'x'`; lines that say nothing beyond "failed" are skipped.
+    """
     for line in log.errors():
-        head, sep, rest = line.partition(": ")
-        text = rest if sep and " " not in head else line
-        if "failed to load model" not in text and "error loading model" not in text.lower():
+        text = line
+        while True:
+            head, sep, rest = text.partition(": ")
+            if sep and (" " not in head or head.lower() == "error loading model"):
+                text = rest
+            else:
+                break
+        if (
+            text
+            and "failed to load model" not in text
+            and "error loading model" not in text.lower()
+        ):
             return text
     return fallback
 

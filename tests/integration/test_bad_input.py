@@ -182,3 +182,41 @@ def test_create_with_traversal_file_name_is_refused(daemon: Daemon) -> None:
 def test_wrong_method_and_unknown_path(daemon: Daemon) -> None:
     assert httpx.get(f"{daemon.url}/api/chat", timeout=10).status_code == 405
     assert httpx.get(f"{daemon.url}/api/nothing-here", timeout=10).status_code == 404
+
+
+def test_model_llama_cpp_cannot_load_fails_with_the_runners_reason(daemon: Daemon) -> None:
+    from corral.gguf.writer import TensorSpec, build_gguf
+
+    data = build_gguf(
+        {"general.architecture": "no-such-arch", "general.name": "broken"},
+        [TensorSpec("token_embd.weight", 0, (8, 4))],
+    )
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert httpx.post(f"{daemon.url}/api/blobs/{digest}", content=data, timeout=10).is_success
+    created = httpx.post(
+        f"{daemon.url}/api/create",
+        json={"model": "unloadable", "files": {"model.gguf": digest}, "stream": False},
+        timeout=30,
+    )
+    assert created.status_code == 200, created.text
+    response = httpx.post(
+        f"{daemon.url}/api/generate",
+        json={"model": "unloadable", "prompt": "hi", "stream": False},
+        timeout=120,
+    )
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error.startswith("runner failed to load:")
+    assert "no-such-arch" in error
+    # The daemon goes on serving other models.
+    ok = httpx.post(
+        f"{daemon.url}/api/generate",
+        json={
+            "model": CATALOG_MODEL,
+            "prompt": "hi",
+            "stream": False,
+            "options": {"num_predict": 2},
+        },
+        timeout=120,
+    )
+    assert ok.status_code == 200 and ok.json()["done"] is True

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,21 @@ def test_commands_start_the_daemon_in_the_background(
     finally:
         for pid in _serve_pids_for(host):
             os.kill(pid, signal.SIGTERM)
+
+
+def test_run_pulls_a_missing_model_from_the_catalog(make_daemon: Callable[..., Daemon]) -> None:
+    daemon = make_daemon()  # an empty store
+    result = corral(daemon, "run", CATALOG_MODEL, "Say hello.", timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr == b""  # not a terminal: no progress noise
+    assert CATALOG_MODEL.encode() in corral(daemon, "list").stdout
+
+
+def test_pull_command_shows_statuses(make_daemon: Callable[..., Daemon]) -> None:
+    daemon = make_daemon()
+    result = corral(daemon, "pull", CATALOG_MODEL, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == "pulling manifest" and lines[-1] == "success"
+    assert "verifying sha256 digest" in lines
