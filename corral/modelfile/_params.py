@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from corral.api.options import OPTION_TYPES
 from corral.errors import ModelfileError
 
 __all__ = [
@@ -30,28 +31,7 @@ __all__ = [
     "validate_parameter_value",
 ]
 
-PARAMETER_TYPES: Mapping[str, type] = {
-    "num_keep": int,
-    "seed": int,
-    "num_predict": int,
-    "top_k": int,
-    "top_p": float,
-    "min_p": float,
-    "typical_p": float,
-    "repeat_last_n": int,
-    "temperature": float,
-    "repeat_penalty": float,
-    "presence_penalty": float,
-    "frequency_penalty": float,
-    "stop": list,
-    "num_ctx": int,
-    "num_batch": int,
-    "num_gpu": int,
-    "main_gpu": int,
-    "use_mmap": bool,
-    "num_thread": int,
-    "draft_num_predict": int,
-}
+PARAMETER_TYPES: Mapping[str, type] = OPTION_TYPES
 """Every PARAMETER name a Modelfile may set and its type (`stop` is a list of strings)."""
 
 DEPRECATED_PARAMETERS = frozenset(
