@@ -46,7 +46,8 @@ def _render(
         extra: dict[str, Any] = {}
         if think is not None:
             extra["enable_thinking"] = bool(think)
-        prompt = render_jinja(
+        # A template that writes BOS itself is fine: the runner collapses a doubled BOS.
+        return render_jinja(
             gguf.chat_template,
             messages,
             bos_token=bos,
@@ -54,10 +55,6 @@ def _render(
             tools=list(tools) or None,
             extra=extra,
         )
-        # The runner adds BOS itself when the model asks for it; don't send two.
-        if bos and prompt.startswith(bos):
-            prompt = prompt[len(bos) :]
-        return prompt
     return "".join(f"{m.get('content', '')}\n" for m in messages)
 
 

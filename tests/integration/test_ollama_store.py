@@ -66,6 +66,7 @@ def _ollama_store(models: Path, gguf: Path) -> None:
     for path, layer_list in [
         (("registry.ollama.ai", "library", "smol", "latest"), layers),
         (("registry.ollama.ai", "someone", "tiny", "v1"), [*layers, system]),
+        (("registry.ollama.ai", "library", "jinja-only", "latest"), [model_layer]),
     ]:
         manifest = {
             "schemaVersion": 2,
@@ -90,7 +91,7 @@ def test_ollama_written_store_lists_shows_and_runs(
     client = ollama.Client(host=daemon.url)
 
     names = sorted(m.model or "" for m in client.list().models)
-    assert names == ["smol:latest", "someone/tiny:v1"]
+    assert names == ["jinja-only:latest", "smol:latest", "someone/tiny:v1"]
 
     shown = client.show("SMOL")  # names are case-insensitive
     assert shown.template == CHATML
@@ -122,3 +123,24 @@ def test_ollama_written_store_lists_shows_and_runs(
         "<|im_start|>system\nYou are a concise assistant.<|im_end|>\n"
         "<|im_start|>user\nHi<|im_end|>\n"
     )
+
+
+def test_model_without_template_layer_uses_the_gguf_jinja_template(
+    tmp_path: Path, smollm2_gguf: Path, make_daemon: Callable[..., Daemon]
+) -> None:
+    models = tmp_path / "ollama-models"
+    _ollama_store(models, smollm2_gguf)
+    daemon = make_daemon(models)
+    body = {
+        "model": "jinja-only",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "_debug_render_only": True,
+        "stream": False,
+    }
+    rendered = httpx.post(f"{daemon.url}/api/chat", json=body, timeout=30).json()
+    prompt = rendered["_debug_info"]["rendered_template"]
+    # SmolLM2's own Jinja template adds its default system prompt.
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert prompt.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    shown = httpx.post(f"{daemon.url}/api/show", json={"model": "jinja-only"}, timeout=30).json()
+    assert "{%" in shown["template"]  # the GGUF's Jinja template is what show reports
