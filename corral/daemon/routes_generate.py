@@ -51,13 +51,15 @@ def runner_payload(
     }
 
 
-def _unloaded(model: str, chat: bool) -> dict[str, Any]:
+def _empty_final(model: str, *, chat: bool, **extra: Any) -> dict[str, Any]:
+    """A finished response with no text: for unloads and for `_debug_render_only`."""
     event: dict[str, Any] = {"model": model, "created_at": now_rfc3339()}
     if chat:
         event["message"] = {"role": "assistant", "content": ""}
     else:
         event["response"] = ""
-    event.update(done=True, done_reason="unload")
+    event["done"] = True
+    event.update(extra)
     return event
 
 
@@ -128,22 +130,15 @@ async def generate(request: web.Request) -> web.StreamResponse:
     facts = await state.facts(req.model)
     if not req.prompt and req.keep_alive == 0:
         await state.scheduler.unload(str(facts.model.model_path))
-        return web.json_response(_unloaded(req.model, chat=False))
+        return web.json_response(_empty_final(req.model, chat=False, done_reason="unload"))
     facts.require("completion", "generate")
     if req.suffix:
         facts.require("insert", "insert")
     options = merge_options(facts.model.params, req.options)
     prompt = await asyncio.to_thread(render_generate, facts, req) if req.prompt or req.raw else None
     if req.debug_render_only:
-        return web.json_response(
-            {
-                "model": req.model,
-                "created_at": now_rfc3339(),
-                "response": "",
-                "done": True,
-                "_debug_info": {"rendered_template": prompt or "", "image_count": len(req.images)},
-            }
-        )
+        debug = {"rendered_template": prompt or "", "image_count": len(req.images)}
+        return web.json_response(_empty_final(req.model, chat=False, _debug_info=debug))
 
     def chunk(text: str) -> dict[str, Any]:
         return {"model": req.model, "created_at": now_rfc3339(), "response": text, "done": False}
@@ -169,22 +164,15 @@ async def chat(request: web.Request) -> web.StreamResponse:
     facts = await state.facts(req.model)
     if not req.messages and req.keep_alive == 0:
         await state.scheduler.unload(str(facts.model.model_path))
-        return web.json_response(_unloaded(req.model, chat=True))
+        return web.json_response(_empty_final(req.model, chat=True, done_reason="unload"))
     facts.require("completion", "chat")
     if req.tools:
         facts.require("tools", "tools")
     options = merge_options(facts.model.params, req.options)
     prompt = await asyncio.to_thread(render_chat, facts, req) if req.messages else None
     if req.debug_render_only:
-        return web.json_response(
-            {
-                "model": req.model,
-                "created_at": now_rfc3339(),
-                "message": {"role": "assistant", "content": ""},
-                "done": True,
-                "_debug_info": {"rendered_template": prompt or "", "image_count": 0},
-            }
-        )
+        debug = {"rendered_template": prompt or "", "image_count": 0}
+        return web.json_response(_empty_final(req.model, chat=True, _debug_info=debug))
 
     def chunk(text: str) -> dict[str, Any]:
         return {
