@@ -58,6 +58,14 @@ def test_full_modelfile_creates_a_model_that_follows_it(
     (tmp_path / "Modelfile").write_text(_full_modelfile(smollm2_gguf))
     created = corral(daemon, "create", "pirate", "-f", str(tmp_path / "Modelfile"))
     assert created.returncode == 0, created.stderr
+    progress = (created.stdout + created.stderr).decode()
+    for status in (
+        "gathering model components",
+        "using existing layer sha256:",
+        "writing manifest",
+        "success",
+    ):
+        assert status in progress
     media = [m for m, _ in _layer_digests(_manifest(daemon, "pirate"))]
     assert media == [
         "application/vnd.ollama.image.model",
