@@ -31,6 +31,7 @@ __all__ = [
     "keep_alive",
     "load_timeout",
     "log_file",
+    "max_body",
     "max_loaded_models",
     "max_queue",
     "models",
@@ -197,6 +198,11 @@ def api_key() -> str:
     return _raw("CORRAL_API_KEY")
 
 
+def max_body() -> int:
+    """CORRAL_MAX_BODY: largest JSON request body in bytes (default 64 MiB; blobs stream)."""
+    return _int("CORRAL_MAX_BODY", 64 * 1024 * 1024, minimum=1024)
+
+
 def debug() -> bool:
     """CORRAL_DEBUG: verbose logging and tracebacks."""
     return _bool("CORRAL_DEBUG")
@@ -245,6 +251,7 @@ _DOCUMENTED = {
     "CORRAL_NUM_THREAD": num_thread,
     "CORRAL_ORIGINS": origins,
     "CORRAL_API_KEY": api_key,
+    "CORRAL_MAX_BODY": max_body,
     "CORRAL_DEBUG": debug,
     "CORRAL_LOG_FILE": log_file,
     "CORRAL_NOPRUNE": no_prune,

@@ -13,7 +13,10 @@ CorralError                      internal            500  exit 1
 │   ├── ModelfileError           modelfile           400  (.line)
 │   ├── TemplateError            template            400
 │   ├── GGUFError                gguf                400
-│   └── UnsupportedCapability    unsupported         400
+│   ├── UnsupportedCapability    unsupported         400
+│   └── RequestTooLarge          too_large           413
+├── Unauthorized                 unauthorized        401
+├── Forbidden                    forbidden           403
 ├── NotFound                     not_found           404
 │   ├── ModelNotFound            model_not_found     404
 │   └── BlobNotFound             blob_not_found      404
@@ -48,6 +51,7 @@ __all__ = [
     "CorralError",
     "DaemonUnavailable",
     "DigestMismatch",
+    "Forbidden",
     "GGUFError",
     "InsufficientMemory",
     "InvalidDigest",
@@ -59,12 +63,14 @@ __all__ = [
     "ProtocolError",
     "QueueFull",
     "RequestCanceled",
+    "RequestTooLarge",
     "RunnerCrashed",
     "RunnerError",
     "RunnerStartFailed",
     "SchedulerError",
     "StoreError",
     "TemplateError",
+    "Unauthorized",
     "UnsupportedCapability",
     "error_for_code",
 ]
@@ -138,6 +144,27 @@ class UnsupportedCapability(InvalidRequest):
     """The model cannot do what was asked (tools, insert, embeddings...)."""
 
     code = "unsupported"
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request body is larger than the daemon accepts."""
+
+    code = "too_large"
+    status = 413
+
+
+class Unauthorized(CorralError):
+    """CORRAL_API_KEY is set and the request carries no token, or the wrong one."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(CorralError):
+    """A browser origin or Host header the daemon does not serve."""
+
+    code = "forbidden"
+    status = 403
 
 
 class NotFound(CorralError):
@@ -265,7 +292,15 @@ def error_for_code(code: str | None, message: str, status: int = 500) -> CorralE
     """
     cls = _BY_CODE.get(code or "")
     if cls is None:
-        cls = {400: InvalidRequest, 404: NotFound, 499: RequestCanceled, 503: QueueFull}.get(
+        cls = {
+            400: InvalidRequest,
+            401: Unauthorized,
+            403: Forbidden,
+            404: NotFound,
+            413: RequestTooLarge,
+            499: RequestCanceled,
+            503: QueueFull,
+        }.get(
             status, CorralError
         )
     return cls(message)

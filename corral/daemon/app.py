@@ -10,11 +10,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from corral import envconfig
-from corral.daemon import routes_generate as gen, routes_models as models
+from corral.daemon import (
+    routes_anthropic as anthropic,
+    routes_generate as gen,
+    routes_models as models,
+    routes_openai as openai,
+)
 from corral.daemon.middleware import error_middleware
 from corral.daemon.modelinfo import ModelInfoCache
 from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
 from corral.daemon.scheduler import Scheduler
+from corral.daemon.security import add_cors_headers, guard_middleware
 from corral.daemon.settings import Settings
 from corral.daemon.state import STATE, DaemonState
 from corral.gpu import MemorySnapshot, probe
@@ -23,9 +29,6 @@ from corral.store import Store
 __all__ = ["create_app", "serve"]
 
 logger = logging.getLogger(__name__)
-
-MAX_BODY = 64 * 1024 * 1024
-"""Largest JSON body accepted (blob uploads stream and are not bound by it)."""
 
 StartRunner = Callable[[RunnerSpec, float], Awaitable[RunnerHandle]]
 
@@ -45,7 +48,11 @@ def create_app(
     memory: Callable[[], Awaitable[MemorySnapshot]] = _probe_memory,
 ) -> web.Application:
     """Build the daemon's application; collaborators are arguments so tests can swap them."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[error_middleware, guard_middleware(settings)],
+        client_max_size=settings.max_body,
+    )
+    app.on_response_prepare.append(add_cors_headers)
     store = Store(settings.models)
     infos = ModelInfoCache()
 
@@ -91,6 +98,12 @@ def create_app(
     app.router.add_get("/api/ps", models.ps)
     app.router.add_post("/api/generate", gen.generate)
     app.router.add_post("/api/chat", gen.chat)
+    app.router.add_post("/v1/chat/completions", openai.chat_completions)
+    app.router.add_post("/v1/completions", openai.completions)
+    app.router.add_get("/v1/models", openai.list_models)
+    app.router.add_get("/v1/models/{model:.+}", openai.retrieve_model)
+    app.router.add_post("/v1/messages", anthropic.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic.count_tokens)
     return app
 
 

@@ -1,16 +1,28 @@
-"""`POST /api/generate` and `POST /api/chat`: thin handlers over scheduler and runner."""
+"""`POST /api/generate` and `POST /api/chat`: the one generation path every API shares.
+
+`generate_events` and `chat_events` validate a native request and plan its run;
+the native handlers below and the OpenAI and Anthropic routes all go through them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from corral.api import decode_body, merge_options, parse_chat, parse_generate
+from corral.api import (
+    ChatRequest,
+    GenerateRequest,
+    decode_body,
+    merge_options,
+    parse_chat,
+    parse_generate,
+)
 from corral.daemon.grammars import grammar_for_format
 from corral.daemon.modelinfo import ModelFacts
 from corral.daemon.prompts import render_chat, render_generate
@@ -18,7 +30,15 @@ from corral.daemon.state import STATE, DaemonState
 from corral.daemon.streaming import respond
 from corral.errors import InvalidRequest
 
-__all__ = ["chat", "generate", "now_rfc3339", "runner_payload"]
+__all__ = [
+    "Pipeline",
+    "chat",
+    "chat_events",
+    "generate",
+    "generate_events",
+    "now_rfc3339",
+    "runner_payload",
+]
 
 _METRICS = ("prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration")
 
@@ -121,16 +141,38 @@ def _aggregate(field: str | None) -> Callable[[list[dict[str, Any]]], dict[str, 
     return fold
 
 
-async def generate(request: web.Request) -> web.StreamResponse:
-    started = time.monotonic_ns()
-    state = request.app[STATE]
-    req = parse_generate(decode_body(await request.read()))
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A planned generation: its native events, and whether they are one finished answer.
+
+    `immediate` marks the answers Ollama sends as one JSON object whatever `stream`
+    says (an unload, a `_debug_render_only` render).
+    """
+
+    events: AsyncGenerator[dict[str, Any], None]
+    immediate: bool = False
+
+
+async def _single(event: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    yield event
+
+
+async def generate_events(
+    state: DaemonState, req: GenerateRequest, *, started: int | None = None
+) -> Pipeline:
+    """Validate a generate request and plan its run; every request error is raised here.
+
+    The native route and the compatible APIs (`/v1/completions`) share this path.
+    """
+    started = time.monotonic_ns() if started is None else started
     if not req.model:
         raise InvalidRequest("model is required")
     facts = await state.facts(req.model)
     if not req.prompt and req.keep_alive == 0:
         await state.scheduler.unload(str(facts.model.model_path))
-        return web.json_response(_empty_final(req.model, chat=False, done_reason="unload"))
+        return Pipeline(
+            _single(_empty_final(req.model, chat=False, done_reason="unload")), immediate=True
+        )
     facts.require("completion", "generate")
     if req.suffix:
         facts.require("insert", "insert")
@@ -138,7 +180,9 @@ async def generate(request: web.Request) -> web.StreamResponse:
     prompt = await asyncio.to_thread(render_generate, facts, req) if req.prompt or req.raw else None
     if req.debug_render_only:
         debug = {"rendered_template": prompt or "", "image_count": len(req.images)}
-        return web.json_response(_empty_final(req.model, chat=False, _debug_info=debug))
+        return Pipeline(
+            _single(_empty_final(req.model, chat=False, _debug_info=debug)), immediate=True
+        )
 
     def chunk(text: str) -> dict[str, Any]:
         return {"model": req.model, "created_at": now_rfc3339(), "response": text, "done": False}
@@ -154,17 +198,24 @@ async def generate(request: web.Request) -> web.StreamResponse:
         chunk=chunk,
         want_context=not req.raw,
     )
-    return await respond(request, events, stream=req.stream, aggregate=_aggregate(None))
+    return Pipeline(events)
 
 
-async def chat(request: web.Request) -> web.StreamResponse:
-    started = time.monotonic_ns()
-    state = request.app[STATE]
-    req = parse_chat(decode_body(await request.read()))
+async def chat_events(
+    state: DaemonState, req: ChatRequest, *, started: int | None = None
+) -> Pipeline:
+    """Validate a chat request and plan its run; every request error is raised here.
+
+    The native route and the compatible APIs (`/v1/chat/completions`, `/v1/messages`)
+    share this path.
+    """
+    started = time.monotonic_ns() if started is None else started
     facts = await state.facts(req.model)
     if not req.messages and req.keep_alive == 0:
         await state.scheduler.unload(str(facts.model.model_path))
-        return web.json_response(_empty_final(req.model, chat=True, done_reason="unload"))
+        return Pipeline(
+            _single(_empty_final(req.model, chat=True, done_reason="unload")), immediate=True
+        )
     facts.require("completion", "chat")
     if req.tools:
         facts.require("tools", "tools")
@@ -172,7 +223,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     prompt = await asyncio.to_thread(render_chat, facts, req) if req.messages else None
     if req.debug_render_only:
         debug = {"rendered_template": prompt or "", "image_count": 0}
-        return web.json_response(_empty_final(req.model, chat=True, _debug_info=debug))
+        return Pipeline(
+            _single(_empty_final(req.model, chat=True, _debug_info=debug)), immediate=True
+        )
 
     def chunk(text: str) -> dict[str, Any]:
         return {
@@ -192,4 +245,25 @@ async def chat(request: web.Request) -> web.StreamResponse:
         started=started,
         chunk=chunk,
     )
-    return await respond(request, events, stream=req.stream, aggregate=_aggregate("message"))
+    return Pipeline(events)
+
+
+async def _respond(request: web.Request, plan: Pipeline, *, stream: bool, field: str | None) -> web.StreamResponse:
+    if plan.immediate:
+        events = [event async for event in plan.events]
+        return web.json_response(events[-1])
+    return await respond(request, plan.events, stream=stream, aggregate=_aggregate(field))
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    started = time.monotonic_ns()
+    req = parse_generate(decode_body(await request.read()))
+    plan = await generate_events(request.app[STATE], req, started=started)
+    return await _respond(request, plan, stream=req.stream, field=None)
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    started = time.monotonic_ns()
+    req = parse_chat(decode_body(await request.read()))
+    plan = await chat_events(request.app[STATE], req, started=started)
+    return await _respond(request, plan, stream=req.stream, field="message")

@@ -26,6 +26,12 @@ class Settings:
     num_thread: int
     no_prune: bool
     debug: bool
+    origins: tuple[str, ...] = ()
+    """Extra browser origins allowed besides the local defaults (CORRAL_ORIGINS)."""
+    api_key: str = ""
+    """Bearer token every endpoint but `/` requires when non-empty (CORRAL_API_KEY)."""
+    max_body: int = 64 * 1024 * 1024
+    """Largest JSON request body in bytes (CORRAL_MAX_BODY)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +48,7 @@ class Settings:
             num_thread=envconfig.num_thread(),
             no_prune=envconfig.no_prune(),
             debug=envconfig.debug(),
+            origins=tuple(envconfig.origins()),
+            api_key=envconfig.api_key(),
+            max_body=envconfig.max_body(),
         )
