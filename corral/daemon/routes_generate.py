@@ -248,7 +248,9 @@ async def chat_events(
     return Pipeline(events)
 
 
-async def _respond(request: web.Request, plan: Pipeline, *, stream: bool, field: str | None) -> web.StreamResponse:
+async def _respond(
+    request: web.Request, plan: Pipeline, *, stream: bool, field: str | None
+) -> web.StreamResponse:
     if plan.immediate:
         events = [event async for event in plan.events]
         return web.json_response(events[-1])

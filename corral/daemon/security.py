@@ -141,8 +141,10 @@ def _check_token(request: web.Request, key: str) -> None:
 
 def _check_body_size(request: web.Request, limit: int) -> None:
     length = request.content_length
-    if length is not None and length > limit and not request.path.startswith(
-        _UNLIMITED_BODY_PREFIX
+    if (
+        length is not None
+        and length > limit
+        and not request.path.startswith(_UNLIMITED_BODY_PREFIX)
     ):
         raise RequestTooLarge(
             f"request body of {length} bytes is larger than the {limit}-byte limit "

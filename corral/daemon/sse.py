@@ -1,0 +1,63 @@
+"""Server-sent events for the OpenAI and Anthropic streams.
+
+Like the NDJSON responder, nothing is sent until the first event exists, so an
+error raised before it reaches the error middleware with a proper status; once
+the stream has begun, an error becomes one last event in the API's own shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from corral.errors import CorralError
+
+__all__ = ["Event", "respond_sse"]
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[str | None, dict[str, Any] | str]
+"""An SSE event: its `event:` name (None for OpenAI's unnamed ones) and its data."""
+
+
+def _encode(name: str | None, data: dict[str, Any] | str) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {text}\n\n".encode()
+
+
+async def respond_sse(
+    request: web.Request,
+    events: AsyncGenerator[Event, None],
+    *,
+    on_error: Callable[[CorralError], Event],
+) -> web.StreamResponse:
+    """Send `events` as `text/event-stream`; `on_error` shapes a mid-stream failure."""
+    response: web.StreamResponse | None = None
+    try:
+        async for name, data in events:
+            if response is None:
+                response = web.StreamResponse(
+                    headers={
+                        "Content-Type": "text/event-stream",
+                        "Cache-Control": "no-cache",
+                        "Connection": "keep-alive",
+                    }
+                )
+                await response.prepare(request)
+            await response.write(_encode(name, data))
+    except CorralError as exc:
+        if response is None:
+            raise
+        logger.warning("stream ended with error: %s", exc)
+        await response.write(_encode(*on_error(exc)))
+    finally:
+        await events.aclose()
+    if response is None:
+        return web.json_response({})
+    await response.write_eof()
+    return response
