@@ -115,9 +115,12 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._fail(key, "an integer", value)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            low = "" if minimum is None else f"{minimum}"
-            high = "" if maximum is None else f"{maximum}"
-            raise InvalidRequest(f"{self._name(key)} must be between {low} and {high}")
+            name = self._name(key)
+            if maximum is None:
+                raise InvalidRequest(f"{name} must be at least {minimum}, got {value}")
+            if minimum is None:
+                raise InvalidRequest(f"{name} must be at most {maximum}, got {value}")
+            raise InvalidRequest(f"{name} must be between {minimum} and {maximum}")
         return value
 
     def number(self, key: str, default: float) -> float:

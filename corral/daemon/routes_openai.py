@@ -54,6 +54,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         body = wire.chat_response(
             folded, id_=wire.new_id("chatcmpl"), model=model, logprobs=req.native.logprobs
         )
+        if "_debug_info" in folded:
+            body["_debug_info"] = folded["_debug_info"]
         return web.json_response(body)
     stream = wire.ChatStream(
         model=model, include_usage=req.include_usage, logprobs=req.native.logprobs
