@@ -300,7 +300,5 @@ def error_for_code(code: str | None, message: str, status: int = 500) -> CorralE
             413: RequestTooLarge,
             499: RequestCanceled,
             503: QueueFull,
-        }.get(
-            status, CorralError
-        )
+        }.get(status, CorralError)
     return cls(message)

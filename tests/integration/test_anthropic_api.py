@@ -32,7 +32,7 @@ def _create(
     arguments: dict[str, object] = {"model": CATALOG_MODEL, "max_tokens": 6, "messages": HELLO}
     arguments.update(extra)
     body = {**GREEDY, **(sampling or {})}
-    return client.messages.create(**arguments, extra_body=body)  # type: ignore[call-overload,no-any-return]
+    return client.messages.create(**arguments, extra_body=body)
 
 
 def test_message(client: anthropic.Anthropic) -> None:
@@ -60,12 +60,12 @@ def test_system_blocks_equal_a_system_string(client: anthropic.Anthropic) -> Non
 
 
 def test_stop_sequences_end_the_turn(client: anthropic.Anthropic) -> None:
-    full = _create(client, max_tokens=12).content[0].text  # type: ignore[union-attr]
+    full = _create(client, max_tokens=12).content[0].text
     words = full.split()
     assert len(words) >= 3, full
     stop = words[2]
     message = _create(client, max_tokens=12, stop_sequences=[stop])
-    assert message.content[0].text == full[: full.index(stop)]  # type: ignore[union-attr]
+    assert message.content[0].text == full[: full.index(stop)]
     assert message.stop_reason == "end_turn"
 
 
@@ -94,7 +94,7 @@ def test_stream_through_the_sdk(client: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "content_block_start" in kinds and "content_block_stop" in kinds
-    assert final.content[0].text == _create(client).content[0].text  # type: ignore[union-attr]
+    assert final.content[0].text == _create(client).content[0].text
     assert final.stop_reason == "max_tokens" and final.usage.output_tokens == 6
 
 
@@ -132,7 +132,7 @@ async def test_async_message_and_stream(daemon: Daemon) -> None:
         model=CATALOG_MODEL, max_tokens=4, messages=HELLO, extra_body=GREEDY
     ) as stream:
         text = "".join([piece async for piece in stream.text_stream])
-    assert text == message.content[0].text  # type: ignore[union-attr]
+    assert text == message.content[0].text
     await client.close()
 
 
@@ -164,13 +164,13 @@ def test_tools_on_a_model_without_tool_support(client: anthropic.Anthropic) -> N
     with pytest.raises(anthropic.BadRequestError) as info:
         _create(client, tools=[tool])
     assert "does not support tools" in info.value.message
-    assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
 def test_unknown_model(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
         _create(client, model="no-such-model:1b")
-    assert info.value.body == {  # type: ignore[comparison-overlap]
+    assert info.value.body == {
         "type": "error",
         "error": {
             "type": "not_found_error",

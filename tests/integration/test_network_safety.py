@@ -82,8 +82,8 @@ def test_openai_package_with_wrong_and_right_key(guarded: Daemon) -> None:
     wrong = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
         wrong.models.list()
-    assert info.value.body["code"] == "invalid_api_key"  # type: ignore[index]
-    assert info.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert info.value.body["code"] == "invalid_api_key"
+    assert info.value.body["type"] == "invalid_request_error"
     right = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key=KEY, max_retries=0)
     assert CATALOG_MODEL in [m.id for m in right.models.list()]
 
@@ -103,7 +103,7 @@ def test_anthropic_package_with_wrong_and_right_key(guarded: Daemon) -> None:
         wrong.messages.count_tokens(
             model=CATALOG_MODEL, messages=[{"role": "user", "content": "hi"}]
         )
-    assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    assert info.value.body["error"]["type"] == "authentication_error"
     right = anthropic.Anthropic(base_url=guarded.url, api_key=KEY, max_retries=0)
     counted = right.messages.count_tokens(
         model=CATALOG_MODEL, messages=[{"role": "user", "content": "hi"}]

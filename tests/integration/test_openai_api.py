@@ -218,7 +218,7 @@ def test_tools_on_a_model_without_tool_support(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=CATALOG_MODEL, messages=HELLO, tools=[WEATHER])
     assert "does not support tools" in info.value.message
-    assert info.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert info.value.body["type"] == "invalid_request_error"
 
 
 def test_completions(client: openai.OpenAI) -> None:
@@ -260,7 +260,7 @@ def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
     assert model.id == CATALOG_MODEL and model.object == "model" and model.owned_by == "library"
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("no-such-model:1b")
-    assert info.value.body == {  # type: ignore[comparison-overlap]
+    assert info.value.body == {
         "message": 'model "no-such-model:1b" not found',
         "type": "not_found_error",
         "param": None,
