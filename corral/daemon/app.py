@@ -114,6 +114,13 @@ async def _serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host.host, settings.host.port)
     await site.start()
     logger.info("corral listening on %s (models in %s)", settings.host.url, settings.models)
+    if not settings.host.is_loopback and not settings.api_key:
+        logger.warning(
+            "listening on %s without CORRAL_API_KEY: anyone who can reach it can use every endpoint",
+            settings.host.url,
+        )
+    if "*" in settings.origins:
+        logger.warning("CORRAL_ORIGINS=* lets every web page call this server")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
