@@ -116,7 +116,7 @@ async def _serve(settings: Settings) -> None:
     logger.info("corral listening on %s (models in %s)", settings.host.url, settings.models)
     if not settings.host.is_loopback and not settings.api_key:
         logger.warning(
-            "listening on %s without CORRAL_API_KEY: anyone who can reach it can use every endpoint",
+            "listening on %s without CORRAL_API_KEY: anyone who reaches it can use every endpoint",
             settings.host.url,
         )
     if "*" in settings.origins:
