@@ -82,3 +82,21 @@ def test_describe_lists_every_variable_and_redacts_key(monkeypatch: pytest.Monke
     )
     assert described["CORRAL_API_KEY"].value == "***"
     assert all(var.help for var in described.values())
+
+
+def test_max_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert envconfig.max_body() == 64 * 1024 * 1024
+    monkeypatch.setenv("CORRAL_MAX_BODY", "65536")
+    assert envconfig.max_body() == 65536
+    monkeypatch.setenv("CORRAL_MAX_BODY", "10")
+    assert envconfig.max_body() == 64 * 1024 * 1024
+
+
+def test_settings_carry_the_safety_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corral.daemon.settings import Settings
+
+    monkeypatch.setenv("CORRAL_ORIGINS", "https://a.example, chrome-extension://*")
+    monkeypatch.setenv("CORRAL_API_KEY", "k")
+    settings = Settings.from_env()
+    assert settings.origins == ("https://a.example", "chrome-extension://*")
+    assert settings.api_key == "k" and settings.max_body == 64 * 1024 * 1024

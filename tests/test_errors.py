@@ -20,6 +20,10 @@ def test_every_error_has_a_unique_code() -> None:
         ("runner_crashed", 500, errors.RunnerCrashed),
         (None, 404, errors.NotFound),
         (None, 400, errors.InvalidRequest),
+        ("unauthorized", 401, errors.Unauthorized),
+        (None, 401, errors.Unauthorized),
+        (None, 403, errors.Forbidden),
+        ("too_large", 413, errors.RequestTooLarge),
         ("unheard-of", 500, errors.CorralError),
     ],
 )
