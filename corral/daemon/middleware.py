@@ -88,8 +88,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         limit = request.client_max_size
         message = f"request body is larger than the {limit}-byte limit (CORRAL_MAX_BODY)"
         return error_response(request, RequestTooLarge(message))
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        dialect = dialect_of(request.path)
+        if exc.status < 400 or dialect == "native":
+            raise  # Ollama answers unknown routes with plain "404 page not found"
+        message = f"{request.method} {request.path}: {exc.reason.lower()}"
+        body = error_body(dialect, exc.status, message, "http")
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response(body, status=exc.status, headers=allow)
     except (ConnectionResetError, BrokenPipeError):
         raise
     except Exception as exc:

@@ -311,3 +311,14 @@ def test_bad_body_through_the_sdk(client: openai.OpenAI) -> None:
             model=CATALOG_MODEL, messages=HELLO, logprobs=True, top_logprobs=21
         )
     assert "top_logprobs must be between 0 and 20" in info.value.message
+
+
+def test_unknown_routes_and_methods_answer_in_the_api_shape(daemon: Daemon) -> None:
+    missing = httpx.post(f"{daemon.url}/v1/no-such-endpoint", json={})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "not_found_error"
+    wrong_method = httpx.get(f"{daemon.url}/v1/chat/completions")
+    assert wrong_method.status_code == 405
+    assert "method not allowed" in wrong_method.json()["error"]["message"]
+    anthropic_method = httpx.get(f"{daemon.url}/v1/messages")
+    assert anthropic_method.json()["type"] == "error"
