@@ -206,6 +206,17 @@ def test_unknown_model(client: anthropic.Anthropic) -> None:
             "unsupported content block type",
         ),
         ("/v1/messages/count_tokens", {"model": CATALOG_MODEL, "messages": []}, "messages"),
+        (
+            "/v1/messages",
+            {
+                "model": CATALOG_MODEL,
+                "max_tokens": 5,
+                "messages": HELLO,
+                "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "launch_rockets"},
+            },
+            '"launch_rockets", which is not in tools',
+        ),
         ("/v1/messages", b"{not json", "invalid JSON"),
     ],
 )

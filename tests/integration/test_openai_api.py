@@ -14,6 +14,14 @@ from tests.integration.conftest import CATALOG_MODEL, Daemon
 pytestmark = pytest.mark.integration
 
 HELLO = [{"role": "user", "content": "Name three colours."}]
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -169,16 +177,6 @@ def tools_model(daemon: Daemon) -> str:
     return "smollm2-tools:latest"
 
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-
-
 def test_tools_and_tool_messages_reach_the_template(daemon: Daemon, tools_model: str) -> None:
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
@@ -292,6 +290,27 @@ async def test_async_unknown_model(async_client: openai.AsyncOpenAI) -> None:
         ({"model": CATALOG_MODEL, "messages": HELLO, "response_format": {"type": "xml"}}, "xml"),
         ({"model": CATALOG_MODEL, "messages": HELLO, "reasoning_effort": "huge"}, "huge"),
         ({"model": CATALOG_MODEL, "messages": "hi"}, '"messages"'),
+        (
+            {
+                "model": CATALOG_MODEL,
+                "messages": HELLO,
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "function": {"name": "launch_rockets"}},
+            },
+            '"launch_rockets", which is not in tools',
+        ),
+        (
+            {
+                "model": CATALOG_MODEL,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": "https://x/y.png"}],
+                    }
+                ],
+            },
+            "image URLs are not currently supported",
+        ),
     ],
 )
 def test_bad_chat_requests_get_openai_errors(daemon: Daemon, body: dict, needle: str) -> None:
