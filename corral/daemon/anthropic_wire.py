@@ -252,6 +252,7 @@ def messages_request(body: Mapping[str, Any], *, count_only: bool = False) -> An
         "options": options,
         "tools": _apply_tool_choice(_tools(f), f.raw("tool_choice")),
         "think": _think(f),
+        "_debug_render_only": f.boolean("_debug_render_only", False),
     }
     return AnthropicMessages(native=parse_chat(native), stream=f.boolean("stream", False))
 

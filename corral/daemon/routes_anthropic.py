@@ -46,9 +46,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     plan = await chat_events(state, native)
     if not req.stream:
         folded = fold_events([e async for e in plan.events], field="message")
-        return web.json_response(
-            wire.message_response(folded, id_=wire.new_message_id(), model=native.model)
-        )
+        body = wire.message_response(folded, id_=wire.new_message_id(), model=native.model)
+        if "_debug_info" in folded:  # `_debug_render_only`, as on the other APIs
+            body["_debug_info"] = folded["_debug_info"]
+        return web.json_response(body)
     stream = wire.MessageStream(model=native.model)
 
     async def events() -> AsyncGenerator[Event, None]:

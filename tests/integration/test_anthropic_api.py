@@ -11,6 +11,7 @@ import anthropic
 import httpx
 import pytest
 
+from tests.integration.compat_models import create_tools_model
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 
 pytestmark = pytest.mark.integration
@@ -236,3 +237,38 @@ def test_bad_request_through_the_sdk(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.create(model=CATALOG_MODEL, max_tokens=5, messages=[])
     assert "messages is required" in info.value.message
+
+
+def test_tool_use_and_tool_result_reach_the_template(daemon: Daemon) -> None:
+    model = create_tools_model(daemon)
+    body = {
+        "model": model,
+        "max_tokens": 5,
+        "system": "Use tools.",
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+                    {"type": "text", "text": "Thanks."},
+                ],
+            },
+        ],
+        "_debug_render_only": True,
+    }
+    response = httpx.post(f"{daemon.url}/v1/messages", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["_debug_info"]["rendered_template"] == (
+        "TOOLS: get_weather\nsystem: Use tools.\nuser: Weather in Paris?\n"
+        "assistant: CALL get_weather\ntool: sunny [toolu_1]\nuser: Thanks.\nassistant:"
+    )
+    count = httpx.post(f"{daemon.url}/v1/messages/count_tokens", json=body, timeout=120)
+    assert count.status_code == 200 and count.json()["input_tokens"] > 20

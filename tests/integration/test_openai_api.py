@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests.integration.compat_models import create_tools_model
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 
 pytestmark = pytest.mark.integration
@@ -152,29 +153,9 @@ def test_json_object_response_format(client: openai.OpenAI) -> None:
         assert isinstance(json.loads(content), dict)
 
 
-TOOLS_TEMPLATE = (
-    "{{ if .Tools }}TOOLS:{{ range .Tools }} {{ .Function.Name }}{{ end }}\n{{ end }}"
-    "{{ range .Messages }}{{ .Role }}: {{ .Content }}"
-    "{{ range .ToolCalls }}CALL {{ .Function.Name }}{{ end }}"
-    "{{ if .ToolCallID }} [{{ .ToolCallID }}]{{ end }}\n{{ end }}assistant:"
-)
-
-
 @pytest.fixture(scope="module")
 def tools_model(daemon: Daemon) -> str:
-    """SmolLM2 under a template that takes tools, so tool requests render."""
-    response = httpx.post(
-        f"{daemon.url}/api/create",
-        json={
-            "model": "smollm2-tools:latest",
-            "from": CATALOG_MODEL,
-            "template": TOOLS_TEMPLATE,
-            "stream": False,
-        },
-        timeout=60,
-    )
-    response.raise_for_status()
-    return "smollm2-tools:latest"
+    return create_tools_model(daemon)
 
 
 def test_tools_and_tool_messages_reach_the_template(daemon: Daemon, tools_model: str) -> None:
