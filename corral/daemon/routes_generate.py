@@ -160,7 +160,7 @@ async def _single(event: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]
 async def generate_events(
     state: DaemonState, req: GenerateRequest, *, started: int | None = None
 ) -> Pipeline:
-    """Validate a generate request and plan its run; every request error is raised here.
+    """Validate a generate request and plan its run; a bad request fails here, before any event.
 
     The native route and the compatible APIs (`/v1/completions`) share this path.
     """
@@ -204,7 +204,7 @@ async def generate_events(
 async def chat_events(
     state: DaemonState, req: ChatRequest, *, started: int | None = None
 ) -> Pipeline:
-    """Validate a chat request and plan its run; every request error is raised here.
+    """Validate a chat request and plan its run; a bad request fails here, before any event.
 
     The native route and the compatible APIs (`/v1/chat/completions`, `/v1/messages`)
     share this path.
