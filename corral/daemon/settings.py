@@ -26,6 +26,8 @@ class Settings:
     num_thread: int
     no_prune: bool
     debug: bool
+    registry_auth: Path
+    """The registry credentials file (CORRAL_REGISTRY_AUTH)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +44,5 @@ class Settings:
             num_thread=envconfig.num_thread(),
             no_prune=envconfig.no_prune(),
             debug=envconfig.debug(),
+            registry_auth=envconfig.registry_auth(),
         )

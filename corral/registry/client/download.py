@@ -1,0 +1,365 @@
+"""Downloading one blob: parallel ranged parts, resumable, verified before it is visible.
+
+The bytes collect in `blobs/sha256-<hex>-partial`; each part's progress is kept in
+`sha256-<hex>-partial-<N>` as Ollama does (`{"N","Offset","Size","Completed"}`), so a
+pull cut off by a crash, a kill or a dropped registry continues where it stopped and
+only the missing bytes move. A thread hashes the file as its prefix completes, so the
+check costs no extra pass; the blob is renamed into place only when the sha256 and the
+size match. A mismatch deletes the partial files. An exclusive `flock` on the partial
+file makes a second pull of the same blob (in this process or another) wait for the
+first instead of downloading it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from corral.errors import DigestMismatch, RegistryError
+from corral.registry.client.transport import RegistrySession, error_text
+from corral.registry.protocol import part_size
+from corral.store.blobs import BlobStore
+from corral.store.manifests import Layer
+
+__all__ = ["BlobDownload"]
+
+logger = logging.getLogger(__name__)
+
+_WRITE_SIZE = 4 << 20
+_STATE_EVERY = 16 << 20
+_RETRIES = 2
+_LOCK_POLL = 0.2
+
+
+@dataclass
+class _Part:
+    index: int
+    offset: int
+    size: int
+    completed: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.completed >= self.size
+
+    def state(self) -> bytes:
+        doc = {
+            "N": self.index,
+            "Offset": self.offset,
+            "Size": self.size,
+            "Completed": self.completed,
+        }
+        return json.dumps(doc).encode()
+
+
+def _plan(total: int) -> list[_Part]:
+    step = part_size(total)
+    parts = [
+        _Part(i, offset, min(step, total - offset))
+        for i, offset in enumerate(range(0, total, step))
+    ]
+    return parts or [_Part(0, 0, 0)]
+
+
+class _Hasher:
+    """Hashes the partial file from the start as far as its parts are contiguous."""
+
+    def __init__(self, path: Path, parts: list[_Part], total: int) -> None:
+        self._path = path
+        self._parts = parts
+        self._total = total
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.digest = ""
+        self.hashed = 0
+
+    def _watermark(self) -> int:
+        end = 0
+        for part in self._parts:
+            end = part.offset + part.completed
+            if not part.done:
+                break
+        return end
+
+    def advanced(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def run(self) -> None:
+        hasher = hashlib.sha256()
+        with open(self._path, "rb", buffering=0) as source:
+            while self.hashed < self._total:
+                with self._cond:
+                    while not self._stopped and self._watermark() <= self.hashed:
+                        self._cond.wait(1.0)
+                    if self._stopped:
+                        return
+                    end = self._watermark()
+                source.seek(self.hashed)
+                while self.hashed < end:
+                    chunk = source.read(min(_WRITE_SIZE, end - self.hashed))
+                    if not chunk:
+                        raise OSError(f"{self._path} is shorter than its completed parts")
+                    hasher.update(chunk)
+                    self.hashed += len(chunk)
+        self.digest = "sha256:" + hasher.hexdigest()
+
+
+class BlobDownload:
+    """Fetches one layer's blob into the store.
+
+    Args:
+        session: the registry conversation (auth, redirects).
+        blobs: the store's blobs directory.
+        layer: the digest and size the manifest promises.
+    """
+
+    def __init__(self, session: RegistrySession, blobs: BlobStore, layer: Layer) -> None:
+        self.session = session
+        self.blobs = blobs
+        self.layer = layer
+        self.parts: list[_Part] = []
+        self.resumed = 0
+        """Bytes already on disk from an earlier, interrupted pull."""
+        self._writer = ThreadPoolExecutor(max_workers=1)
+
+    @property
+    def completed(self) -> int:
+        return sum(part.completed for part in self.parts)
+
+    async def run(self) -> None:
+        """Download, verify and commit the blob (nothing to do when it is already stored).
+
+        Raises:
+            DigestMismatch: the bytes hash to another digest; the partial files are gone.
+            RegistryError: the registry failed or refused.
+            StoreError: the store could not be written.
+        """
+        digest = self.layer.digest
+        if await asyncio.to_thread(self._stored):
+            self.parts = [_Part(0, 0, self.layer.size, self.layer.size)]
+            return
+        partial = self.blobs.partial_path(digest)
+        fd = await asyncio.to_thread(self._open_partial, partial)
+        # Writes run here, so that they have all finished before the descriptor closes.
+        self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="corral-pull")
+        try:
+            await self._lock(fd)
+            if await asyncio.to_thread(self._stored):  # another pull finished it meanwhile
+                self.parts = [_Part(0, 0, self.layer.size, self.layer.size)]
+                return
+            await self._download(fd, partial)
+        finally:
+            await asyncio.to_thread(self._writer.shutdown, True)
+            os.close(fd)  # closing releases the flock
+
+    def _stored(self) -> bool:
+        return self.blobs.size(self.layer.digest) == self.layer.size
+
+    def _open_partial(self, partial: Path) -> int:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+
+    async def _lock(self, fd: int) -> None:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                await asyncio.sleep(_LOCK_POLL)
+
+    def _load_parts(self, fd: int) -> list[_Part]:
+        """The saved parts, when they describe this blob; else a fresh plan (file emptied)."""
+        total = self.layer.size
+        parts: list[_Part] = []
+        index = 0
+        while True:
+            path = self.blobs.part_state_path(self.layer.digest, index)
+            try:
+                doc = json.loads(path.read_bytes()[:4096])
+                parts.append(
+                    _Part(index, int(doc["Offset"]), int(doc["Size"]), int(doc["Completed"]))
+                )
+            except FileNotFoundError:
+                break
+            except (OSError, ValueError, KeyError, TypeError):
+                parts = []
+                break
+            index += 1
+        expected = 0
+        for part in parts:
+            if part.offset != expected or part.size <= 0 or not 0 <= part.completed <= part.size:
+                parts = []
+                break
+            expected += part.size
+        if not parts or expected != total or os.fstat(fd).st_size > total:
+            self._remove_states()
+            os.ftruncate(fd, 0)
+            parts = _plan(total)
+        os.ftruncate(fd, total)  # sparse: parts write at their own offsets
+        return parts
+
+    def _remove_states(self) -> None:
+        index = 0
+        while True:
+            try:
+                os.unlink(self.blobs.part_state_path(self.layer.digest, index))
+            except FileNotFoundError:
+                if index > 64:
+                    return
+            except OSError:
+                return
+            index += 1
+
+    def _save_states(self) -> None:
+        for part in self.parts:
+            path = self.blobs.part_state_path(self.layer.digest, part.index)
+            with contextlib.suppress(OSError):
+                path.write_bytes(part.state())
+
+    async def _download(self, fd: int, partial: Path) -> None:
+        self.parts = await asyncio.to_thread(self._load_parts, fd)
+        self.resumed = self.completed
+        if self.resumed:
+            logger.info(
+                "resuming %s at %d of %d bytes", self.layer.digest, self.resumed, self.layer.size
+            )
+        hasher = _Hasher(partial, self.parts, self.layer.size)
+        hashing = asyncio.ensure_future(asyncio.to_thread(hasher.run))
+        committed = False
+        try:
+            pending = [part for part in self.parts if not part.done]
+            if pending:
+                url = await self._direct_url()
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        for part in pending:
+                            group.create_task(self._fetch_part(fd, url, part, hasher))
+                except BaseExceptionGroup as group_error:
+                    raise group_error.exceptions[0] from None
+            await hashing
+            if hasher.digest != self.layer.digest:
+                await asyncio.to_thread(self._discard, partial)
+                raise DigestMismatch(
+                    f"digest mismatch, file must be downloaded again: want {self.layer.digest}, "
+                    f"got {hasher.digest}"
+                )
+            await asyncio.to_thread(
+                self.blobs.commit_file, partial, self.layer.digest, self.layer.size
+            )
+            committed = True
+            await asyncio.to_thread(self._remove_states)
+        finally:
+            hasher.stop()
+            with contextlib.suppress(BaseException):
+                await hashing
+            if not committed and await asyncio.to_thread(partial.exists):
+                await asyncio.to_thread(self._save_states)
+
+    def _discard(self, partial: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        self._remove_states()
+
+    async def _direct_url(self) -> str:
+        """The URL the bytes come from, after the registry's redirects (to storage, say)."""
+        url = self.session.ref.blob_url(self.layer.digest)
+        response = await self.session.open("GET", url, headers={"Range": "bytes=0-0"})
+        try:
+            if response.status == 404:
+                raise RegistryError(f"blob {self.layer.digest} not found on the registry")
+            if response.status not in (200, 206):
+                raise RegistryError(f"GET blob {self.layer.digest}: {await error_text(response)}")
+            return str(response.url)
+        finally:
+            response.close()
+
+    async def _fetch_part(self, fd: int, url: str, part: _Part, hasher: _Hasher) -> None:
+        for attempt in range(_RETRIES + 1):
+            before = part.completed
+            try:
+                await self._fetch_range(fd, url, part, hasher)
+                return
+            except RegistryError:
+                if attempt == _RETRIES:
+                    raise
+                # Back off, then continue from what arrived; a part that made progress
+                # earns its retries back.
+                await asyncio.sleep(0.5 * 2**attempt if part.completed == before else 0.1)
+
+    async def _fetch_range(self, fd: int, url: str, part: _Part, hasher: _Hasher) -> None:
+        start = part.offset + part.completed
+        end = part.offset + part.size - 1
+        response = await self.session.open("GET", url, headers={"Range": f"bytes={start}-{end}"})
+        try:
+            if response.status != 206 and not (response.status == 200 and start == 0):
+                raise RegistryError(
+                    f"GET blob {self.layer.digest} bytes {start}-{end}: "
+                    f"{await error_text(response)}"
+                )
+            position = start
+            buffer = bytearray()
+            since_state = 0
+            try:
+                async for chunk in response.content.iter_any():
+                    room = end + 1 - position - len(buffer)
+                    buffer += chunk[:room]
+                    if len(buffer) >= _WRITE_SIZE or len(buffer) == end + 1 - position:
+                        written = await self._write(fd, bytes(buffer), position)
+                        position += written
+                        part.completed += written
+                        since_state += written
+                        buffer.clear()
+                        hasher.advanced()
+                        if since_state >= _STATE_EVERY:
+                            since_state = 0
+                            await asyncio.to_thread(self._save_states)
+                    if position > end:
+                        break
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+                    raise
+                raise RegistryError(
+                    f"download of {self.layer.digest} interrupted at byte {position}: "
+                    f"{exc or type(exc).__name__}"
+                ) from None
+            finally:
+                if buffer:
+                    written = await self._write(fd, bytes(buffer), position)
+                    position += written
+                    part.completed += written
+                    hasher.advanced()
+            if position <= end:
+                raise RegistryError(
+                    f"download of {self.layer.digest} ended early at byte {position} of {end + 1}"
+                )
+        finally:
+            response.close()
+
+    async def _write(self, fd: int, data: bytes, offset: int) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, _pwrite_all, fd, data, offset)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+    return done
