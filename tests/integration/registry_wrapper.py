@@ -135,12 +135,16 @@ def build(args: argparse.Namespace) -> web.Application:
                 )
             path = request.app[STORAGE].blobs.path(digest)
             return await _stream(request, path, throttle=args.throttle, corrupt=args.corrupt)
-        response = await handler(request)
-        if args.realm and response.status == 401 and "WWW-Authenticate" in response.headers:
-            response.headers["WWW-Authenticate"] = (
-                f'Bearer realm="{args.realm}",service="corral-registry",scope="x"'
-            )
-        return response
+        try:
+            return await handler(request)
+        except Exception as exc:
+            # The app's own error (a 401 challenge) is rendered by its outer middleware.
+            headers = getattr(exc, "headers", None)
+            if args.realm and isinstance(headers, dict) and "WWW-Authenticate" in headers:
+                headers["WWW-Authenticate"] = (
+                    f'Bearer realm="{args.realm}",service="corral-registry",scope="x"'
+                )
+            raise
 
     tokens = load_tokens(Path(args.token_file)) if args.token_file else None
     return create_registry_app(root, tokens=tokens, middlewares=(_recorder(args.record), faults))
