@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,8 @@ _WRITE_SIZE = 4 << 20
 _STATE_EVERY = 16 << 20
 _RETRIES = 2
 _LOCK_POLL = 0.2
+_CATCH_UP = 16 << 20
+"""Most bytes read back and hashed after one write, so later parts are not held up long."""
 
 
 @dataclass
@@ -72,17 +73,22 @@ def _plan(total: int) -> list[_Part]:
     return parts or [_Part(0, 0, 0)]
 
 
-class _Hasher:
-    """Hashes the partial file from the start as far as its parts are contiguous."""
+class _Writer:
+    """Writes parts into the partial file and hashes it in order, on one thread.
 
-    def __init__(self, path: Path, parts: list[_Part], total: int) -> None:
-        self._path = path
+    Bytes at the hash cursor are hashed from memory as they are written; bytes of a
+    later part wait on disk and are read back once everything before them is there.
+    One thread owns the cursor and every `completed` counter, so no locks are needed;
+    the event loop only reads the counters for progress.
+    """
+
+    def __init__(self, fd: int, parts: list[_Part], total: int) -> None:
+        self._fd = fd
         self._parts = parts
         self._total = total
-        self._cond = threading.Condition()
-        self._stopped = False
-        self.digest = ""
-        self.hashed = 0
+        self._sha = hashlib.sha256()
+        self.cursor = 0
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-pull")
 
     def _watermark(self) -> int:
         end = 0
@@ -92,33 +98,34 @@ class _Hasher:
                 break
         return end
 
-    def advanced(self) -> None:
-        with self._cond:
-            self._cond.notify()
+    def write(self, part: _Part, chunks: list[bytes], offset: int) -> int:
+        """(Writer thread.) Store `chunks` at `offset` for `part`; returns bytes written."""
+        written = _pwritev_all(self._fd, chunks, offset)
+        part.completed += written
+        if offset == self.cursor:
+            for chunk in chunks:
+                self._sha.update(chunk)
+            self.cursor += written
+        self._catch_up(limit=_CATCH_UP)
+        return written
 
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
+    def _catch_up(self, limit: int | None) -> None:
+        end = self._watermark()
+        if limit is not None:
+            end = min(end, self.cursor + limit)
+        while self.cursor < end:
+            chunk = os.pread(self._fd, min(_WRITE_SIZE, end - self.cursor), self.cursor)
+            if not chunk:
+                raise OSError("the partial file is shorter than its completed parts")
+            self._sha.update(chunk)
+            self.cursor += len(chunk)
 
-    def run(self) -> None:
-        hasher = hashlib.sha256()
-        with open(self._path, "rb", buffering=0) as source:
-            while self.hashed < self._total:
-                with self._cond:
-                    while not self._stopped and self._watermark() <= self.hashed:
-                        self._cond.wait(1.0)
-                    if self._stopped:
-                        return
-                    end = self._watermark()
-                source.seek(self.hashed)
-                while self.hashed < end:
-                    chunk = source.read(min(_WRITE_SIZE, end - self.hashed))
-                    if not chunk:
-                        raise OSError(f"{self._path} is shorter than its completed parts")
-                    hasher.update(chunk)
-                    self.hashed += len(chunk)
-        self.digest = "sha256:" + hasher.hexdigest()
+    def finish(self) -> str:
+        """(Writer thread.) Hash whatever is left; the digest of the whole file."""
+        self._catch_up(limit=None)
+        if self.cursor != self._total:
+            raise OSError("the partial file is incomplete")
+        return "sha256:" + self._sha.hexdigest()
 
 
 class BlobDownload:
@@ -137,7 +144,6 @@ class BlobDownload:
         self.parts: list[_Part] = []
         self.resumed = 0
         """Bytes already on disk from an earlier, interrupted pull."""
-        self._writer = ThreadPoolExecutor(max_workers=1)
 
     @property
     def completed(self) -> int:
@@ -157,8 +163,6 @@ class BlobDownload:
             return
         partial = self.blobs.partial_path(digest)
         fd = await asyncio.to_thread(self._open_partial, partial)
-        # Writes run here, so that they have all finished before the descriptor closes.
-        self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="corral-pull")
         try:
             await self._lock(fd)
             if await asyncio.to_thread(self._stored):  # another pull finished it meanwhile
@@ -166,7 +170,6 @@ class BlobDownload:
                 return
             await self._download(fd, partial)
         finally:
-            await asyncio.to_thread(self._writer.shutdown, True)
             os.close(fd)  # closing releases the flock
 
     def _stored(self) -> bool:
@@ -240,8 +243,7 @@ class BlobDownload:
             logger.info(
                 "resuming %s at %d of %d bytes", self.layer.digest, self.resumed, self.layer.size
             )
-        hasher = _Hasher(partial, self.parts, self.layer.size)
-        hashing = asyncio.ensure_future(asyncio.to_thread(hasher.run))
+        writer = _Writer(fd, self.parts, self.layer.size)
         committed = False
         try:
             pending = [part for part in self.parts if not part.done]
@@ -250,15 +252,16 @@ class BlobDownload:
                 try:
                     async with asyncio.TaskGroup() as group:
                         for part in pending:
-                            group.create_task(self._fetch_part(fd, url, part, hasher))
+                            group.create_task(self._fetch_part(url, part, writer))
                 except BaseExceptionGroup as group_error:
                     raise group_error.exceptions[0] from None
-            await hashing
-            if hasher.digest != self.layer.digest:
+            loop = asyncio.get_running_loop()
+            actual = await loop.run_in_executor(writer.pool, writer.finish)
+            if actual != self.layer.digest:
                 await asyncio.to_thread(self._discard, partial)
                 raise DigestMismatch(
                     f"digest mismatch, file must be downloaded again: want {self.layer.digest}, "
-                    f"got {hasher.digest}"
+                    f"got {actual}"
                 )
             await asyncio.to_thread(
                 self.blobs.commit_file, partial, self.layer.digest, self.layer.size
@@ -266,9 +269,8 @@ class BlobDownload:
             committed = True
             await asyncio.to_thread(self._remove_states)
         finally:
-            hasher.stop()
-            with contextlib.suppress(BaseException):
-                await hashing
+            # Every write has finished before the caller closes the descriptor.
+            await asyncio.to_thread(writer.pool.shutdown, True)
             if not committed and await asyncio.to_thread(partial.exists):
                 await asyncio.to_thread(self._save_states)
 
@@ -290,11 +292,11 @@ class BlobDownload:
         finally:
             response.close()
 
-    async def _fetch_part(self, fd: int, url: str, part: _Part, hasher: _Hasher) -> None:
+    async def _fetch_part(self, url: str, part: _Part, writer: _Writer) -> None:
         for attempt in range(_RETRIES + 1):
             before = part.completed
             try:
-                await self._fetch_range(fd, url, part, hasher)
+                await self._fetch_range(url, part, writer)
                 return
             except RegistryError:
                 if attempt == _RETRIES:
@@ -303,48 +305,55 @@ class BlobDownload:
                 # earns its retries back.
                 await asyncio.sleep(0.5 * 2**attempt if part.completed == before else 0.1)
 
-    async def _fetch_range(self, fd: int, url: str, part: _Part, hasher: _Hasher) -> None:
+    async def _fetch_range(self, url: str, part: _Part, writer: _Writer) -> None:
         start = part.offset + part.completed
         end = part.offset + part.size - 1
         response = await self.session.open("GET", url, headers={"Range": f"bytes={start}-{end}"})
+        loop = asyncio.get_running_loop()
         try:
             if response.status != 206 and not (response.status == 200 and start == 0):
                 raise RegistryError(
                     f"GET blob {self.layer.digest} bytes {start}-{end}: "
                     f"{await error_text(response)}"
                 )
-            position = start
-            buffer = bytearray()
+            position = start  # next byte to write
+            chunks: list[bytes] = []
+            buffered = 0
             since_state = 0
+
+            async def flush() -> None:
+                nonlocal position, buffered, since_state, chunks
+                if not chunks:
+                    return
+                batch, chunks = chunks, []
+                written = await loop.run_in_executor(
+                    writer.pool, writer.write, part, batch, position
+                )
+                position += written
+                since_state += written
+                buffered = 0
+                if since_state >= _STATE_EVERY:
+                    since_state = 0
+                    await asyncio.to_thread(self._save_states)
+
             try:
                 async for chunk in response.content.iter_any():
-                    room = end + 1 - position - len(buffer)
-                    buffer += chunk[:room]
-                    if len(buffer) >= _WRITE_SIZE or len(buffer) == end + 1 - position:
-                        written = await self._write(fd, bytes(buffer), position)
-                        position += written
-                        part.completed += written
-                        since_state += written
-                        buffer.clear()
-                        hasher.advanced()
-                        if since_state >= _STATE_EVERY:
-                            since_state = 0
-                            await asyncio.to_thread(self._save_states)
+                    room = end + 1 - position - buffered
+                    if len(chunk) > room:
+                        chunk = chunk[:room]
+                    chunks.append(chunk)
+                    buffered += len(chunk)
+                    if buffered >= _WRITE_SIZE or position + buffered > end:
+                        await flush()
                     if position > end:
                         break
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                    raise
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 raise RegistryError(
-                    f"download of {self.layer.digest} interrupted at byte {position}: "
+                    f"download of {self.layer.digest} interrupted at byte {position + buffered}: "
                     f"{exc or type(exc).__name__}"
                 ) from None
             finally:
-                if buffer:
-                    written = await self._write(fd, bytes(buffer), position)
-                    position += written
-                    part.completed += written
-                    hasher.advanced()
+                await flush()  # keep what arrived: a resumed pull starts after it
             if position <= end:
                 raise RegistryError(
                     f"download of {self.layer.digest} ended early at byte {position} of {end + 1}"
@@ -352,14 +361,12 @@ class BlobDownload:
         finally:
             response.close()
 
-    async def _write(self, fd: int, data: bytes, offset: int) -> int:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, _pwrite_all, fd, data, offset)
 
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
-    view = memoryview(data)
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
-    return done
+def _pwritev_all(fd: int, chunks: list[bytes], offset: int) -> int:
+    total = sum(len(c) for c in chunks)
+    done = os.pwritev(fd, chunks, offset)
+    if done < total:  # short write: finish the rest the slow way
+        data = memoryview(b"".join(chunks))
+        while done < total:
+            done += os.pwrite(fd, data[done:], offset + done)
+    return total
