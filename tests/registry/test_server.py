@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from corral.errors import ConfigError
 from corral.registry.server import create_registry_app, load_tokens
@@ -18,6 +19,11 @@ BLOB = b"weights " * 1000
 DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
 CONFIG = b'{"model_format":"gguf"}'
 CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
+
+
+def _path(url: str) -> str:
+    """The test client takes paths; the registry answers absolute URLs."""
+    return str(URL(url).path)
 
 
 def _manifest(layers: list[tuple[str, int]] | None = None) -> bytes:
@@ -54,11 +60,12 @@ async def _upload(client: TestClient, data: bytes, digest: str, repo: str = "tea
     """Ollama's way: POST, one PATCH with Content-Range, PUT ?digest=."""
     start = await client.post(f"/v2/{repo}/blobs/uploads/")
     assert start.status == 202
-    location = start.headers["Location"]
+    assert start.headers["Location"].startswith("http://127.0.0.1:")  # absolute, for Ollama
+    location = _path(start.headers["Location"])
     patch = await client.patch(location, data=data, headers={"Content-Range": f"0-{len(data) - 1}"})
     assert patch.status == 202
     assert patch.headers["Range"] == f"0-{len(data) - 1}"
-    done = await client.put(patch.headers["Location"] + f"?digest={digest}&etag=x-1")
+    done = await client.put(_path(patch.headers["Location"]) + f"?digest={digest}&etag=x-1")
     return done.status
 
 
@@ -139,7 +146,7 @@ async def test_wrong_digest_is_rejected_and_nothing_is_stored(
 
 async def test_chunked_upload_resumes_from_the_reported_offset(client: TestClient) -> None:  # type: ignore[type-arg]
     start = await client.post("/v2/team/m/blobs/uploads")
-    location = start.headers["Location"]
+    location = _path(start.headers["Location"])
     first = await client.patch(location, data=BLOB[:100], headers={"Content-Range": "0-99"})
     assert first.status == 202
     status = await client.get(location)
@@ -162,7 +169,7 @@ async def test_cross_mount_and_monolithic_upload(client: TestClient) -> None:  #
     put = await client.post(f"/v2/team/a/blobs/uploads/?digest={DIGEST}", data=BLOB)
     assert put.status == 201
     mount = await client.post(f"/v2/team/b/blobs/uploads/?mount={DIGEST}&from=team/a")
-    assert mount.status == 201 and mount.headers["Location"] == f"/v2/team/b/blobs/{DIGEST}"
+    assert mount.status == 201 and mount.headers["Location"].endswith(f"/v2/team/b/blobs/{DIGEST}")
     unknown = "sha256:" + "1" * 64
     fallback = await client.post(f"/v2/team/b/blobs/uploads/?mount={unknown}&from=team/a")
     assert fallback.status == 202  # not mountable: a normal upload session instead

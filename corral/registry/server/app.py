@@ -199,7 +199,7 @@ async def _put_manifest(request: web.Request) -> web.Response:
         raise
     except InvalidRequest as exc:
         raise RegistryHTTPError(400, "MANIFEST_INVALID", str(exc)) from None
-    location = f"/v2/{repo}/manifests/{digest}"
+    location = _url(request, f"/v2/{repo}/manifests/{digest}")
     return web.Response(status=201, headers={"Location": location, "Docker-Content-Digest": digest})
 
 
@@ -245,8 +245,15 @@ async def _delete_blob(request: web.Request) -> web.Response:
     return web.Response(status=202)
 
 
-def _upload_headers(repo: Repository, upload_id: str, offset: int) -> dict[str, str]:
-    location = f"/v2/{repo}/blobs/uploads/{upload_id}"
+def _url(request: web.Request, path: str) -> str:
+    """An absolute URL on this registry: Ollama's client cannot follow a relative Location."""
+    return f"{request.scheme}://{request.host}{path}"
+
+
+def _upload_headers(
+    request: web.Request, repo: Repository, upload_id: str, offset: int
+) -> dict[str, str]:
+    location = _url(request, f"/v2/{repo}/blobs/uploads/{upload_id}")
     headers = {
         "Location": location,
         "Docker-Upload-UUID": upload_id,
@@ -293,7 +300,10 @@ async def _start_upload(request: web.Request) -> web.Response:
             # Blobs are shared by every repository here, so any readable source mounts.
             return web.Response(
                 status=201,
-                headers={"Location": f"/v2/{repo}/blobs/{digest}", "Docker-Content-Digest": digest},
+                headers={
+                    "Location": _url(request, f"/v2/{repo}/blobs/{digest}"),
+                    "Docker-Content-Digest": digest,
+                },
             )
     upload_id = await asyncio.to_thread(storage.start_upload)
     digest_param = request.query.get("digest")
@@ -304,9 +314,12 @@ async def _start_upload(request: web.Request) -> web.Response:
         await asyncio.to_thread(storage.finish_upload, upload_id, digest)
         return web.Response(
             status=201,
-            headers={"Location": f"/v2/{repo}/blobs/{digest}", "Docker-Content-Digest": digest},
+            headers={
+                "Location": _url(request, f"/v2/{repo}/blobs/{digest}"),
+                "Docker-Content-Digest": digest,
+            },
         )
-    return web.Response(status=202, headers=_upload_headers(repo, upload_id, 0))
+    return web.Response(status=202, headers=_upload_headers(request, repo, upload_id, 0))
 
 
 def _upload_id(request: web.Request) -> tuple[Repository, str, Path]:
@@ -325,7 +338,7 @@ def _upload_id(request: web.Request) -> tuple[Repository, str, Path]:
 async def _upload_status(request: web.Request) -> web.Response:
     repo, upload_id, path = _upload_id(request)
     offset = (await asyncio.to_thread(path.stat)).st_size
-    return web.Response(status=204, headers=_upload_headers(repo, upload_id, offset))
+    return web.Response(status=204, headers=_upload_headers(request, repo, upload_id, offset))
 
 
 async def _patch_upload(request: web.Request) -> web.Response:
@@ -336,7 +349,7 @@ async def _patch_upload(request: web.Request) -> web.Response:
         parsed = parse_content_range(content_range)
         # Resuming: a chunk may restart anywhere up to what was received so far.
         if parsed is None or parsed[0] > offset:
-            headers = _upload_headers(repo, upload_id, offset)
+            headers = _upload_headers(request, repo, upload_id, offset)
             raise RegistryHTTPError(
                 416,
                 "BLOB_UPLOAD_INVALID",
@@ -345,7 +358,7 @@ async def _patch_upload(request: web.Request) -> web.Response:
             )
         offset = parsed[0]
     offset = await _append(request, path, offset)
-    return web.Response(status=202, headers=_upload_headers(repo, upload_id, offset))
+    return web.Response(status=202, headers=_upload_headers(request, repo, upload_id, offset))
 
 
 async def _finish_upload(request: web.Request) -> web.Response:
@@ -365,7 +378,10 @@ async def _finish_upload(request: web.Request) -> web.Response:
     await asyncio.to_thread(storage.finish_upload, upload_id, digest)
     return web.Response(
         status=201,
-        headers={"Location": f"/v2/{repo}/blobs/{digest}", "Docker-Content-Digest": digest},
+        headers={
+            "Location": _url(request, f"/v2/{repo}/blobs/{digest}"),
+            "Docker-Content-Digest": digest,
+        },
     )
 
 
