@@ -422,3 +422,32 @@ def test_daemon_start_removes_day_old_partial_downloads(
     make_daemon(tmp_path / "models")
     assert [p.exists() for p in old] == [False, False]
     assert [p.exists() for p in fresh] == [True, True]
+
+
+def test_concurrent_pulls_of_one_model_download_its_blob_once(
+    published: Path, registries: Registries, make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    import threading
+
+    registry = registries.serve(published)
+    fresh = make_daemon(tmp_path / "models")
+    results: list[list[dict[str, object]]] = []
+
+    def pull() -> None:
+        results.append(
+            stream(fresh, "/api/pull", {"model": _name(registry.host), "insecure": True})
+        )
+
+    threads = [threading.Thread(target=pull) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert [events[-1] for events in results] == [{"status": "success"}] * 3
+    data = [
+        line
+        for line in registry.access_log()
+        if MODEL_DIGEST in line and 'range="bytes=0-0"' not in line
+    ]
+    assert len(data) == 1, data  # the others waited for it, then found the blob stored
+    assert not list((tmp_path / "models" / "blobs").glob("*-partial*"))

@@ -166,11 +166,22 @@ class BlobDownload:
         try:
             await self._lock(fd)
             if await asyncio.to_thread(self._stored):  # another pull finished it meanwhile
+                await asyncio.to_thread(self._drop_stale_partial, fd, partial)
                 self.parts = [_Part(0, 0, self.layer.size, self.layer.size)]
                 return
             await self._download(fd, partial)
         finally:
             os.close(fd)  # closing releases the flock
+
+    def _drop_stale_partial(self, fd: int, partial: Path) -> None:
+        """Remove the partial file this wait created, if it is still ours (we hold its lock)."""
+        try:
+            mine, there = os.fstat(fd), os.lstat(partial)
+        except FileNotFoundError:
+            return
+        if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+            os.unlink(partial)
+            self._remove_states()
 
     def _stored(self) -> bool:
         return self.blobs.size(self.layer.digest) == self.layer.size

@@ -117,6 +117,9 @@ async def pull_model(
                 if layer.digest in seen:
                     continue
                 seen.add(layer.digest)
+                if await asyncio.to_thread(store.blobs.size, layer.digest) == layer.size:
+                    yield _progress(layer, layer.size)  # already here: reported complete once
+                    continue
                 yield _progress(layer, 0)
                 async for event in _download(BlobDownload(session, store.blobs, layer)):
                     yield event
