@@ -165,21 +165,24 @@ class BlobDownload:
         fd = await asyncio.to_thread(self._open_partial, partial)
         try:
             await self._lock(fd)
+            while not await asyncio.to_thread(_same_file, fd, partial):
+                # The pull we waited for renamed or discarded the file we opened.
+                os.close(fd)
+                fd = -1
+                fd = await asyncio.to_thread(self._open_partial, partial)
+                await self._lock(fd)
             if await asyncio.to_thread(self._stored):  # another pull finished it meanwhile
                 await asyncio.to_thread(self._drop_stale_partial, fd, partial)
                 self.parts = [_Part(0, 0, self.layer.size, self.layer.size)]
                 return
             await self._download(fd, partial)
         finally:
-            os.close(fd)  # closing releases the flock
+            if fd >= 0:
+                os.close(fd)  # closing releases the flock
 
     def _drop_stale_partial(self, fd: int, partial: Path) -> None:
         """Remove the partial file this wait created, if it is still ours (we hold its lock)."""
-        try:
-            mine, there = os.fstat(fd), os.lstat(partial)
-        except FileNotFoundError:
-            return
-        if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+        if _same_file(fd, partial):
             os.unlink(partial)
             self._remove_states()
 
@@ -371,6 +374,14 @@ class BlobDownload:
                 )
         finally:
             response.close()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        mine, there = os.fstat(fd), os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _pwritev_all(fd: int, chunks: list[bytes], offset: int) -> int:
