@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -75,15 +76,25 @@ def build_registry(root: Path, size: int) -> tuple[str, int]:
     return digest, size
 
 
-def curl_once(url: str, target: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def curl_once(url: str, target: Path) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["curl", "-sf", "-o", str(target), url], check=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     target.unlink()
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
-def pull_once(daemon: str, name: str, models: Path, digest: str) -> float:
+def pull_once(daemon: str, pid: int, name: str, models: Path, digest: str) -> tuple[float, float]:
+    cpu_before = cpu_seconds(pid)
     start = time.perf_counter()
     last: dict[str, object] = {}
     with httpx.stream(
@@ -96,13 +107,14 @@ def pull_once(daemon: str, name: str, models: Path, digest: str) -> float:
             if line:
                 last = json.loads(line)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(pid) - cpu_before
     if last != {"status": "success"}:
         raise SystemExit(f"pull failed: {last}")
     if not (models / "blobs" / digest.replace(":", "-")).is_file():
         raise SystemExit("pulled blob is missing")
     response = httpx.request("DELETE", f"{daemon}/api/delete", json={"model": name}, timeout=60)
     response.raise_for_status()
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> int:
@@ -160,8 +172,11 @@ def main() -> int:
         wait_http(daemon, processes[-1])
         blob_url = f"http://{registry}/v2/bench/model/blobs/{digest}"
         name = f"{registry}/bench/model:latest"
-        curl_best = min(curl_once(blob_url, work / "curl.out") for _ in range(args.runs))
-        pull_best = min(pull_once(daemon, name, models, digest) for _ in range(args.runs))
+        curl_best, curl_cpu = min(curl_once(blob_url, work / "curl.out") for _ in range(args.runs))
+        pid = processes[-1].pid
+        pull_best, pull_cpu = min(
+            pull_once(daemon, pid, name, models, digest) for _ in range(args.runs)
+        )
     finally:
         for process in processes:
             process.terminate()
@@ -177,6 +192,10 @@ def main() -> int:
         "written)"
     )
     print(f"ratio           {ratio:8.2f}  (target >= {args.target})")
+    print(
+        f"client CPU      curl {curl_cpu:.2f} s, corral daemon {pull_cpu:.2f} s (of the best runs)"
+    )
+    print(f"machine         {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     return 0 if ratio >= args.target else 1
 
 

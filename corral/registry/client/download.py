@@ -19,6 +19,8 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +41,10 @@ _WRITE_SIZE = 4 << 20
 _STATE_EVERY = 16 << 20
 _RETRIES = 2
 _LOCK_POLL = 0.2
-_CATCH_UP = 16 << 20
-"""Most bytes read back and hashed after one write, so later parts are not held up long."""
+_HASH_MEMORY = 64 << 20
+"""Most bytes waiting in memory for the hasher; past that it reads them back from the file."""
+_SYNC_EVERY = 64 << 20
+"""Start writeback after this many bytes, so the fsync before the rename is short."""
 
 
 @dataclass
@@ -74,12 +78,12 @@ def _plan(total: int) -> list[_Part]:
 
 
 class _Writer:
-    """Writes parts into the partial file and hashes it in order, on one thread.
+    """Writes parts into the partial file on a few threads and hashes it in order on another.
 
-    Bytes at the hash cursor are hashed from memory as they are written; bytes of a
-    later part wait on disk and are read back once everything before them is there.
-    One thread owns the cursor and every `completed` counter, so no locks are needed;
-    the event loop only reads the counters for progress.
+    A batch written at the hash cursor goes to the hasher from memory; bytes of a later
+    part wait on disk and are read back once everything before them is there (and
+    whenever the hasher has too much in memory already). Writeback to disk is started as
+    the file fills, so the final fsync before the rename is short.
     """
 
     def __init__(self, fd: int, parts: list[_Part], total: int) -> None:
@@ -87,8 +91,20 @@ class _Writer:
         self._parts = parts
         self._total = total
         self._sha = hashlib.sha256()
-        self.cursor = 0
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-pull")
+        self._lock = threading.Lock()
+        self._queued = 0  # bytes handed to the hasher, from memory or as a file range
+        self._in_memory = 0
+        self._unsynced = 0
+        self._syncing = False
+        self._queue: queue.SimpleQueue[tuple[int, int, list[bytes] | None] | None] = (
+            queue.SimpleQueue()
+        )
+        self._error: BaseException | None = None
+        self.hashed = 0
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="corral-pull")
+        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-sync")
+        self._hasher = threading.Thread(target=self._hash_loop, name="corral-hash", daemon=True)
+        self._hasher.start()
 
     def _watermark(self) -> int:
         end = 0
@@ -99,33 +115,79 @@ class _Writer:
         return end
 
     def write(self, part: _Part, chunks: list[bytes], offset: int) -> int:
-        """(Writer thread.) Store `chunks` at `offset` for `part`; returns bytes written."""
+        """(Pool thread.) Store `chunks` at `offset` for `part`; returns bytes written.
+
+        A part has at most one batch in flight, so its batches land in order.
+        """
         written = _pwritev_all(self._fd, chunks, offset)
-        part.completed += written
-        if offset == self.cursor:
-            for chunk in chunks:
-                self._sha.update(chunk)
-            self.cursor += written
-        self._catch_up(limit=_CATCH_UP)
+        sync = False
+        with self._lock:
+            part.completed += written
+            if offset == self._queued and self._in_memory < _HASH_MEMORY:
+                self._queue.put((offset, written, chunks))
+                self._queued += written
+                self._in_memory += written
+            mark = self._watermark()
+            if mark > self._queued:
+                self._queue.put((self._queued, mark - self._queued, None))
+                self._queued = mark
+            self._unsynced += written
+            if self._unsynced >= _SYNC_EVERY and not self._syncing:
+                self._unsynced, self._syncing, sync = 0, True, True
+        if sync:
+            self._syncer.submit(self._sync)
         return written
 
-    def _catch_up(self, limit: int | None) -> None:
-        end = self._watermark()
-        if limit is not None:
-            end = min(end, self.cursor + limit)
-        while self.cursor < end:
-            chunk = os.pread(self._fd, min(_WRITE_SIZE, end - self.cursor), self.cursor)
-            if not chunk:
-                raise OSError("the partial file is shorter than its completed parts")
-            self._sha.update(chunk)
-            self.cursor += len(chunk)
+    def _sync(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+        except OSError:
+            pass  # the fsync before the rename reports real trouble
+        finally:
+            with self._lock:
+                self._syncing = False
+
+    def _hash_loop(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None:
+                offset, length, chunks = item
+                if chunks is not None:
+                    for chunk in chunks:
+                        self._sha.update(chunk)
+                    with self._lock:
+                        self._in_memory -= length
+                else:
+                    done = 0
+                    while done < length:
+                        piece = os.pread(self._fd, min(_WRITE_SIZE, length - done), offset + done)
+                        if not piece:
+                            raise OSError("the partial file is shorter than its completed parts")
+                        self._sha.update(piece)
+                        done += len(piece)
+                self.hashed += length
+        except BaseException as exc:  # reported by finish()
+            self._error = exc
 
     def finish(self) -> str:
-        """(Writer thread.) Hash whatever is left; the digest of the whole file."""
-        self._catch_up(limit=None)
-        if self.cursor != self._total:
+        """(Any thread.) Wait for the hash of the whole file and return its digest.
+
+        Raises:
+            OSError: the file could not be read back, or is incomplete.
+        """
+        self.close()
+        if self._error is not None:
+            raise self._error
+        if self.hashed != self._total:
             raise OSError("the partial file is incomplete")
         return "sha256:" + self._sha.hexdigest()
+
+    def close(self) -> None:
+        """(Any thread.) Stop the hasher once it has hashed what was queued; wait for writes."""
+        self.pool.shutdown(wait=True)
+        if self._hasher.is_alive():
+            self._queue.put(None)
+            self._hasher.join()
+        self._syncer.shutdown(wait=True)
 
 
 class BlobDownload:
@@ -269,8 +331,7 @@ class BlobDownload:
                             group.create_task(self._fetch_part(url, part, writer))
                 except BaseExceptionGroup as group_error:
                     raise group_error.exceptions[0] from None
-            loop = asyncio.get_running_loop()
-            actual = await loop.run_in_executor(writer.pool, writer.finish)
+            actual = await asyncio.to_thread(writer.finish)
             if actual != self.layer.digest:
                 await asyncio.to_thread(self._discard, partial)
                 raise DigestMismatch(
@@ -284,7 +345,7 @@ class BlobDownload:
             await asyncio.to_thread(self._remove_states)
         finally:
             # Every write has finished before the caller closes the descriptor.
-            await asyncio.to_thread(writer.pool.shutdown, True)
+            await asyncio.to_thread(writer.close)
             if not committed and await asyncio.to_thread(partial.exists):
                 await asyncio.to_thread(self._save_states)
 
@@ -330,44 +391,57 @@ class BlobDownload:
                     f"GET blob {self.layer.digest} bytes {start}-{end}: "
                     f"{await error_text(response)}"
                 )
-            position = start  # next byte to write
+            position = start  # next byte known to be written
+            received = start  # next byte to arrive
             chunks: list[bytes] = []
             buffered = 0
             since_state = 0
+            in_flight: asyncio.Future[int] | None = None
 
-            async def flush() -> None:
-                nonlocal position, buffered, since_state, chunks
-                if not chunks:
+            async def settle() -> None:
+                nonlocal in_flight, position, since_state
+                if in_flight is None:
                     return
-                batch, chunks = chunks, []
-                written = await loop.run_in_executor(
-                    writer.pool, writer.write, part, batch, position
-                )
+                done, in_flight = in_flight, None
+                written = await done
                 position += written
                 since_state += written
-                buffered = 0
                 if since_state >= _STATE_EVERY:
                     since_state = 0
                     await asyncio.to_thread(self._save_states)
 
+            async def flush() -> None:
+                # Double-buffered: one batch is written while the next one arrives.
+                nonlocal in_flight, chunks, buffered
+                await settle()
+                if chunks:
+                    batch, chunks = chunks, []
+                    in_flight = loop.run_in_executor(
+                        writer.pool, writer.write, part, batch, received - buffered
+                    )
+                    buffered = 0
+
             try:
                 async for chunk in response.content.iter_any():
-                    room = end + 1 - position - buffered
+                    room = end + 1 - received
                     if len(chunk) > room:
                         chunk = chunk[:room]
                     chunks.append(chunk)
                     buffered += len(chunk)
-                    if buffered >= _WRITE_SIZE or position + buffered > end:
+                    received += len(chunk)
+                    if buffered >= _WRITE_SIZE:
                         await flush()
-                    if position > end:
+                    if received > end:
                         break
             except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 raise RegistryError(
-                    f"download of {self.layer.digest} interrupted at byte {position + buffered}: "
+                    f"download of {self.layer.digest} interrupted at byte {received}: "
                     f"{exc or type(exc).__name__}"
                 ) from None
             finally:
-                await flush()  # keep what arrived: a resumed pull starts after it
+                # Keep what arrived: a resumed pull starts after it.
+                await flush()
+                await settle()
             if position <= end:
                 raise RegistryError(
                     f"download of {self.layer.digest} ended early at byte {position} of {end + 1}"
