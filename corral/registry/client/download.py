@@ -43,7 +43,7 @@ _RETRIES = 2
 _LOCK_POLL = 0.2
 _HASH_MEMORY = 64 << 20
 """Most bytes waiting in memory for the hasher; past that it reads them back from the file."""
-_SYNC_EVERY = 64 << 20
+_SYNC_EVERY = 16 << 20
 """Start writeback after this many bytes, so the fsync before the rename is short."""
 
 
