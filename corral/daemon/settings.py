@@ -26,8 +26,8 @@ class Settings:
     num_thread: int
     no_prune: bool
     debug: bool
-    registry_auth: Path
-    """The registry credentials file (CORRAL_REGISTRY_AUTH)."""
+    registry_auth: Path | None = None
+    """The registry credentials file (CORRAL_REGISTRY_AUTH); None: no credentials."""
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -28,6 +28,8 @@ def names_host(text: str) -> bool:
 
 
 async def _secret(state: DaemonState, name: ModelName) -> str | None:
+    if state.settings.registry_auth is None:
+        return None
     credentials = await asyncio.to_thread(load_credentials, state.settings.registry_auth)
     return credentials.get(name.host.lower())
 
