@@ -40,6 +40,7 @@ __all__ = [
     "num_parallel",
     "num_thread",
     "origins",
+    "registry_auth",
 ]
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,12 @@ def catalog_index_url() -> str:
     return _raw("CORRAL_CATALOG_INDEX")
 
 
+def registry_auth() -> Path:
+    """CORRAL_REGISTRY_AUTH: registry tokens by host, JSON (default <home>/registry-auth.json)."""
+    value = _raw("CORRAL_REGISTRY_AUTH")
+    return Path(value).expanduser() if value else home() / "registry-auth.json"
+
+
 @dataclass(frozen=True, slots=True)
 class EnvVar:
     """One documented variable, its current value and what it does."""
@@ -257,6 +264,7 @@ _DOCUMENTED = {
     "CORRAL_NOPRUNE": no_prune,
     "CORRAL_NOHISTORY": no_history,
     "CORRAL_CATALOG_INDEX": catalog_index_url,
+    "CORRAL_REGISTRY_AUTH": registry_auth,
 }
 
 

@@ -29,6 +29,7 @@ CorralError                      internal            500  exit 1
 │   ├── RunnerStartFailed        runner_start_failed 500
 │   └── RunnerCrashed            runner_crashed      500
 ├── CatalogError                 catalog             500
+├── RegistryError                registry            500  (a registry refused or failed)
 ├── RequestCanceled              canceled            499  exit 130
 └── ClientError                  client              (raised by corral.client only)
     ├── DaemonUnavailable        daemon_unavailable        exit 1
@@ -62,6 +63,7 @@ __all__ = [
     "NotFound",
     "ProtocolError",
     "QueueFull",
+    "RegistryError",
     "RequestCanceled",
     "RequestTooLarge",
     "RunnerCrashed",
@@ -244,6 +246,12 @@ class CatalogError(CorralError):
     """A catalog model could not be fetched or imported."""
 
     code = "catalog"
+
+
+class RegistryError(CorralError):
+    """A model registry refused a pull or push, or answered with something unusable."""
+
+    code = "registry"
 
 
 class RequestCanceled(CorralError):

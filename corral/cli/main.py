@@ -24,7 +24,10 @@ from corral.errors import ClientError, CorralError
 __all__ = ["CorralGroup", "cli", "main"]
 
 
-_LAZY_COMMANDS = {"serve": ("corral.cli.serve", "serve_command")}
+_LAZY_COMMANDS = {
+    "serve": ("corral.cli.serve", "serve_command"),
+    "registry": ("corral.cli.registry", "registry_group"),
+}
 """Commands imported only when used, so that `corral list` never loads the daemon."""
 
 

@@ -95,6 +95,7 @@ def create_app(
     app.router.add_post("/api/blobs/{digest}", models.blob_upload)
     app.router.add_post("/api/create", models.create)
     app.router.add_post("/api/pull", models.pull)
+    app.router.add_post("/api/push", models.push)
     app.router.add_get("/api/ps", models.ps)
     app.router.add_post("/api/generate", gen.generate)
     app.router.add_post("/api/chat", gen.chat)

@@ -7,7 +7,7 @@ import contextlib
 import json
 import math
 import queue
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +22,11 @@ from corral.api import (
     parse_pull,
     parse_show,
 )
-from corral.daemon.catalog import CATALOG, find_entry, pull_catalog_model
 from corral.daemon.create import create_model
 from corral.daemon.modelinfo import ModelFacts
 from corral.daemon.state import STATE
 from corral.daemon.streaming import respond
+from corral.daemon.transfers import pull_events, push_events
 from corral.errors import CorralError, InvalidModelName, InvalidRequest, ModelNotFound, NotFound
 from corral.gguf import model_info
 from corral.modelfile import render_show_modelfile
@@ -42,6 +42,7 @@ __all__ = [
     "delete",
     "ps",
     "pull",
+    "push",
     "root",
     "show",
     "tags",
@@ -245,27 +246,22 @@ async def create(request: web.Request) -> web.StreamResponse:
     return await respond(request, create_model(state, req), stream=req.stream)
 
 
-async def _pull_events(request: web.Request, model: str) -> AsyncGenerator[dict[str, Any], None]:
-    state = request.app[STATE]
-    name = ModelName.parse(model)
-    entry = find_entry(name)
-    if entry is None:
-        yield {"status": "pulling manifest"}
-        known = ", ".join(sorted(CATALOG))
-        raise NotFound(
-            f'pull model manifest: "{name.display}" is not in the offline catalog ({known}) '
-            "and registry pulls are not available in this version"
-        )
-    async for event in pull_catalog_model(state, name, entry):
-        yield event
-
-
 async def pull(request: web.Request) -> web.StreamResponse:
     req = parse_pull(decode_body(await request.read()))
     if not req.model:
         raise InvalidRequest("model is required")
     ModelName.parse(req.model)
-    return await respond(request, _pull_events(request, req.model), stream=req.stream)
+    events = pull_events(request.app[STATE], req.model, insecure=req.insecure)
+    return await respond(request, events, stream=req.stream)
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    req = parse_pull(decode_body(await request.read()))
+    if not req.model:
+        raise InvalidRequest("model is required")
+    ModelName.parse(req.model)
+    events = push_events(request.app[STATE], req.model, insecure=req.insecure)
+    return await respond(request, events, stream=req.stream)
 
 
 def _expires(expires_at: float | None, keep_alive: float) -> str:

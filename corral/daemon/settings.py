@@ -32,6 +32,8 @@ class Settings:
     """Bearer token every endpoint but `/` requires when non-empty (CORRAL_API_KEY)."""
     max_body: int = 64 * 1024 * 1024
     """Largest JSON request body in bytes (CORRAL_MAX_BODY)."""
+    registry_auth: Path | None = None
+    """The registry credentials file (CORRAL_REGISTRY_AUTH); None: no credentials."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,4 +53,5 @@ class Settings:
             origins=tuple(envconfig.origins()),
             api_key=envconfig.api_key(),
             max_body=envconfig.max_body(),
+            registry_auth=envconfig.registry_auth(),
         )

@@ -154,6 +154,35 @@ class BlobStore:
         os.replace(temp, target)
         fsync_dir(self.root)
 
+    def partial_path(self, digest: str) -> Path:
+        """Where a download of `digest` collects its bytes (`sha256-<hex>-partial`, Ollama's)."""
+        return self.root / (blob_filename(digest) + "-partial")
+
+    def part_state_path(self, digest: str, index: int) -> Path:
+        """The JSON state of one ranged part of a download (`sha256-<hex>-partial-<N>`)."""
+        return self.root / f"{blob_filename(digest)}-partial-{int(index)}"
+
+    def commit_file(self, path: Path, digest: str, size: int) -> None:
+        """Move a file the caller has hashed to `digest` into place as that blob.
+
+        The file must be on the store's file system (a partial download in the blobs
+        directory, or an upload beside it); it is fsynced before the rename.
+
+        Raises:
+            StoreError: the file could not be synced or renamed.
+        """
+        canonical = parse_digest(digest)
+        self._mkdir()
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._commit(Path(path), canonical, size)
+        except OSError as exc:
+            raise os_error("write", self.path(canonical), exc) from exc
+
     def write_bytes(self, data: bytes) -> tuple[str, int]:
         """Store a byte string and return its `(digest, size)`."""
         return self.write([data])

@@ -266,6 +266,42 @@ class Store:
                 mtime = time.time()
             return dataclasses.replace(model, modified_at=datetime.fromtimestamp(mtime, tz=UTC))
 
+    def save_manifest(
+        self, name: str | ModelName, data: bytes, *, prune_old: bool = True
+    ) -> set[str]:
+        """Write manifest bytes exactly as received (a pull), after checking every blob.
+
+        Under the store lock: a concurrent delete or prune cannot remove a blob between
+        the check and the write, so the manifest never points at a missing blob.
+
+        Returns:
+            The digests of the replaced manifest that were removed as unused.
+
+        Raises:
+            StoreError: the bytes are not a valid manifest, or a blob's size disagrees.
+            BlobNotFound: a blob it references is not stored.
+        """
+        parsed = _coerce(name)
+        manifest = Manifest.from_json(data, source=parsed.display)
+        with self._lock.hold():
+            for layer in (manifest.config, *manifest.layers):
+                size = self.blobs.size(layer.digest)
+                if size is None:
+                    raise BlobNotFound(f'blob "{layer.digest}" of "{parsed.display}" is missing')
+                if size != layer.size:
+                    raise StoreError(
+                        f'blob "{layer.digest}" is {size} bytes but its layer says {layer.size}'
+                    )
+            _, path = self._target(parsed)
+            old = self._try_parse(path)
+            atomic_write(path, data, mode=MANIFEST_MODE)
+            unused = (old.digests() - manifest.digests()) if old is not None else set()
+            if prune_old and unused:
+                before = self.blobs.digests()
+                self._remove_unreferenced(unused)
+                return unused & (before - self.blobs.digests())
+            return set()
+
     def copy(self, source: str | ModelName, destination: str | ModelName) -> None:
         """Copy a model's manifest to another name; the blobs are shared.
 
