@@ -41,7 +41,7 @@ def _chat(daemon: Daemon, question: str, temperature: float, seed: int) -> str:
 def test_four_concurrent_chats_match_what_each_says_alone(
     make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
 ) -> None:
-    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="4")
+    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="4", CORRAL_NUM_THREAD="1")
     alone = [_chat(daemon, q, t, seed=100 + i) for i, (q, t, _) in enumerate(QUESTIONS)]
     ps = ollama.Client(host=daemon.url).ps().models
     assert len(ps) == 1
@@ -95,7 +95,7 @@ def test_each_chat_turn_evaluates_only_its_new_tokens(
     seeded_models: tuple[Path, object],
     vocab: Callable[[str], list[int]],
 ) -> None:
-    daemon = make_daemon(seeded_models[0])
+    daemon = make_daemon(seeded_models[0], CORRAL_NUM_THREAD="1")
     url = f"{daemon.url}/api/chat"
     options = {"temperature": 0, "num_predict": 12}
     messages: list[dict[str, str]] = []
@@ -141,7 +141,9 @@ def _stream_lines(
 def test_runner_killed_mid_batch_fails_its_requests_with_its_stderr(
     make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
 ) -> None:
-    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="4", CORRAL_DEBUG="1")
+    daemon = make_daemon(
+        seeded_models[0], CORRAL_NUM_PARALLEL="4", CORRAL_NUM_THREAD="1", CORRAL_DEBUG="1"
+    )
     prompts = [f"Write a very long story about dragon number {i}." for i in range(4)]
     streams: list[list[dict[str, Any]]] = [[] for _ in prompts]
     started = threading.Semaphore(0)
