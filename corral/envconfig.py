@@ -185,7 +185,7 @@ def context_length() -> int:
 
 
 def num_thread() -> int:
-    """CORRAL_NUM_THREAD: CPU threads per runner (0 = llama.cpp's choice)."""
+    """CORRAL_NUM_THREAD: CPU threads per runner (0 = one per physical core, as llama-server)."""
     return _int("CORRAL_NUM_THREAD", 0)
 
 

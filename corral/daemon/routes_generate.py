@@ -49,9 +49,14 @@ def now_rfc3339() -> str:
 
 
 def runner_payload(
-    prompt: str, options: dict[str, Any], fmt: str | dict[str, Any] | None
+    prompt: str,
+    options: dict[str, Any],
+    fmt: str | dict[str, Any] | None,
+    *,
+    shift: bool = True,
+    truncate: bool = True,
 ) -> dict[str, Any]:
-    """The runner's /completion body for a prompt and merged options."""
+    """The runner's /completion body for a prompt, merged options and the context rules."""
     return {
         "prompt": prompt,
         "n_predict": options["num_predict"],
@@ -68,6 +73,8 @@ def runner_payload(
         "stop": options.get("stop", []),
         "num_keep": options["num_keep"],
         "grammar": grammar_for_format(fmt),
+        "shift": shift,
+        "truncate": truncate,
     }
 
 
@@ -94,6 +101,8 @@ async def _run(
     started: int,
     chunk: Callable[[str], dict[str, Any]],
     want_context: bool = False,
+    shift: bool = True,
+    truncate: bool = True,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Acquire a runner, stream its pieces as chunks, and end with the metrics."""
     spec = state.spec_for(facts, options)
@@ -104,7 +113,8 @@ async def _run(
         if prompt is None:
             final = {"done_reason": "load"}
         else:
-            async for item in runner.handle.completion(runner_payload(prompt, options, fmt)):
+            payload = runner_payload(prompt, options, fmt, shift=shift, truncate=truncate)
+            async for item in runner.handle.completion(payload):
                 if item.get("done"):
                     final = item
                     break
@@ -197,6 +207,8 @@ async def generate_events(
         started=started,
         chunk=chunk,
         want_context=not req.raw,
+        shift=req.shift,
+        truncate=req.truncate,
     )
     return Pipeline(events)
 
@@ -244,6 +256,8 @@ async def chat_events(
         fmt=req.format,
         started=started,
         chunk=chunk,
+        shift=req.shift,
+        truncate=req.truncate,
     )
     return Pipeline(events)
 

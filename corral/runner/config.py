@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunnerConfig", "parse_args"]
+__all__ = ["RunnerConfig", "default_threads", "parse_args"]
+
+_SYS_CPU = Path("/sys/devices/system/cpu")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,7 @@ class RunnerConfig:
     """Context length of each sequence; the llama context holds ctx_size × parallel."""
     parallel: int = 1
     threads: int = 0
-    """0 keeps llama.cpp's default thread count."""
+    """0 picks llama-server's default: one thread per physical core (`default_threads`)."""
     batch_size: int = 512
     gpu_layers: int = -1
     """-1 offloads every layer llama.cpp can; 0 runs on the CPU."""
@@ -30,6 +33,31 @@ class RunnerConfig:
     no_mmap: bool = False
     parent_pid: int | None = None
     verbose: bool = False
+
+
+def default_threads(sys_cpu: Path = _SYS_CPU) -> int:
+    """llama-server's default thread count: one per physical core.
+
+    Cores are told apart by their `thread_siblings` sets, as llama.cpp's
+    `common_cpu_get_num_physical_cores` does; without sysfs, half the logical CPUs
+    above four, else all of them.
+    """
+    siblings: set[str] = set()
+    cpu = 0
+    while True:
+        try:
+            siblings.add(
+                (sys_cpu / f"cpu{cpu}" / "topology" / "thread_siblings").read_text().strip()
+            )
+        except OSError:
+            break
+        cpu += 1
+    if siblings:
+        return len(siblings)
+    logical = os.cpu_count() or 0
+    if logical <= 0:
+        return 4
+    return logical if logical <= 4 else logical // 2
 
 
 def _positive(text: str) -> int:
@@ -63,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--ctx-size", type=_positive, default=4096, help="context per sequence")
     p.add_argument("--parallel", type=_positive, default=1, help="sequences decoded together")
-    p.add_argument("--threads", type=_non_negative, default=0, help="CPU threads (0 = default)")
+    p.add_argument(
+        "--threads", type=_non_negative, default=0, help="CPU threads (0 = one per physical core)"
+    )
     p.add_argument("--batch-size", type=_positive, default=512, help="tokens per decode call")
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers to offload (-1 = all)")
     p.add_argument("--lora", type=Path, action="append", default=[], help="LoRA adapter GGUF")

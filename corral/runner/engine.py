@@ -28,6 +28,7 @@ from .config import RunnerConfig
 from .events import Done, Failed, Piece, Sink, Started
 from .model import LoadedModel, LoadError, LogCapture, ModelInfo, load_model
 from .params import CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest
+from .shift import keep_count, shift_discard, truncate_prompt
 from .slots import Slot, pick_slot, reusable_prefix
 from .text import PieceAssembler, StopMatcher
 
@@ -50,6 +51,8 @@ class Job:
     slot: Slot | None = None
     pending: int | None = None
     """A sampled token not yet decoded; None while the prompt is still being read."""
+    keep: int = 0
+    """Leading tokens a context shift keeps (from `num_keep`)."""
     n_prompt_eval: int = 0
     n_decoded: int = 0
     t_start: int = 0
@@ -212,16 +215,23 @@ class Engine:
         model = self._loaded()
         req = job.request
         try:
-            job.tokens = model.prompt_tokens(req.prompt, req.add_bos)
+            tokens = model.prompt_tokens(req.prompt, req.add_bos)
             n_ctx = model.info.n_ctx
-            if not job.tokens:
+            if not tokens:
                 raise InvalidRequest("the prompt is empty")
-            if len(job.tokens) > n_ctx:
-                raise InvalidRequest(
-                    f"the prompt ({len(job.tokens)} tokens) is longer than the context "
-                    f"({n_ctx} tokens)"
+            job.keep = keep_count(req.num_keep, len(tokens), n_ctx, add_bos=model.add_bos)
+            if len(tokens) > n_ctx:
+                if not req.truncate:
+                    raise InvalidRequest(
+                        f"the prompt ({len(tokens)} tokens) is longer than the context "
+                        f"({n_ctx} tokens)"
+                    )
+                logger.warning(
+                    "truncating prompt=%d limit=%d keep=%d", len(tokens), n_ctx, job.keep
                 )
-            job.sampler = model.make_sampler(req, job.tokens)
+                tokens = truncate_prompt(tokens, job.keep, n_ctx)
+            job.tokens = tokens
+            job.sampler = model.make_sampler(req, tokens)
         except CorralError as exc:
             job.sink(Failed(exc))
             return
@@ -266,6 +276,8 @@ class Engine:
         for job in list(self._active):
             if job.cancelled:
                 self._release(job)
+            elif job.pending is not None and job.slot and len(job.slot.cache) >= model.info.n_ctx:
+                self._make_room(job)
         for job in self._active:
             if job.pending is not None and batch.n_tokens < model.n_batch:
                 slot = job.slot
@@ -305,6 +317,27 @@ class Engine:
             token = int(ll.llama_sampler_sample(job.sampler, model.ctx, i))
             self._on_token(job, token)
 
+    def _make_room(self, job: Job) -> None:
+        """The context is full: shift it as Ollama does, or end with "length"."""
+        model = self._loaded()
+        slot = job.slot
+        assert slot is not None
+        req = job.request
+        n_cached = len(slot.cache)
+        keep = job.keep
+        discard = shift_discard(n_cached, keep, model.info.n_ctx)
+        if (
+            not req.shift
+            or req.n_predict == -2
+            or not model.can_shift
+            or not ll.llama_memory_seq_rm(model.memory, slot.seq_id, keep, keep + discard)
+        ):
+            self._finish(job, "length")
+            return
+        ll.llama_memory_seq_add(model.memory, slot.seq_id, keep + discard, n_cached, -discard)
+        del slot.cache[keep : keep + discard]
+        logger.debug("context shift slot=%d keep=%d discard=%d", slot.seq_id, keep, discard)
+
     def _add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
         batch = self._batch
         i = int(batch.n_tokens)
@@ -318,8 +351,6 @@ class Engine:
 
     def _on_token(self, job: Job, token: int) -> None:
         model = self._loaded()
-        slot = job.slot
-        assert slot is not None
         job.n_decoded += 1
         if model.is_eog(token):
             self._finish(job, "stop")
@@ -328,14 +359,12 @@ class Engine:
         out = job.stopper.feed(text) if text else ""
         if out:
             job.sink(Piece(out))
-        req = job.request
-        out_of_budget = 0 <= req.n_predict <= job.n_decoded
         if job.stopper.stopped:
             self._finish(job, "stop")
-        elif out_of_budget or len(slot.cache) >= model.info.n_ctx:
+        elif 0 <= job.request.n_predict <= job.n_decoded:
             self._finish(job, "length")
         else:
-            job.pending = token
+            job.pending = token  # decoded at the next step (after a shift if the context is full)
 
     def _finish(self, job: Job, reason: str) -> None:
         tail = job.stopper.feed(job.assembler.flush()) if not job.stopper.stopped else ""

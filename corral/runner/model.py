@@ -19,8 +19,9 @@ import llama_cpp as ll
 
 from corral.errors import InvalidRequest
 
-from .config import RunnerConfig
+from .config import RunnerConfig, default_threads
 from .params import CompletionRequest
+from .sampling import Stage, sampler_stages
 
 __all__ = ["LoadError", "LoadedModel", "LogCapture", "ModelInfo", "load_model"]
 
@@ -109,6 +110,9 @@ class LoadedModel:
         )
         self.n_batch = int(ll.llama_n_batch(ctx))
         self.bos = int(ll.llama_vocab_bos(self.vocab))
+        self.add_bos = bool(ll.llama_vocab_get_add_bos(self.vocab))
+        self.can_shift = bool(ll.llama_memory_can_shift(self.memory))
+        """Whether the KV cache can slide positions (a context shift)."""
         self._piece_buf = ctypes.create_string_buffer(256)
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
@@ -176,40 +180,42 @@ class LoadedModel:
             InvalidRequest: the grammar does not parse.
         """
         chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        add = ll.llama_sampler_chain_add
-        if req.grammar:
-            grammar = ll.llama_sampler_init_grammar(
-                self.vocab, req.grammar.encode("utf-8"), b"root"
-            )
-            if not grammar:
+        for stage in sampler_stages(req, self.info.n_ctx):
+            sampler = self._sampler(stage)
+            if not sampler:
                 ll.llama_sampler_free(chain)
                 raise InvalidRequest('field "grammar" is not a valid GBNF grammar with a root rule')
-            add(chain, grammar)
-        last_n = self.info.n_ctx if req.repeat_last_n == -1 else req.repeat_last_n
-        repeat = req.repeat_penalty if req.repeat_penalty > 0 else 1.0
-        if last_n > 0 and (repeat != 1.0 or req.frequency_penalty or req.presence_penalty):
-            penalties = ll.llama_sampler_init_penalties(
-                self.info.n_vocab, last_n, repeat, req.frequency_penalty, req.presence_penalty
-            )
-            add(chain, penalties)
-            # As llama-server does: the prompt's tail counts towards repetition.
-            for token in prompt[-last_n:]:
-                ll.llama_sampler_accept(penalties, token)
-        if req.temperature <= 0:
-            add(chain, ll.llama_sampler_init_greedy())
-            return chain
-        if req.top_k > 0:
-            add(chain, ll.llama_sampler_init_top_k(req.top_k))
-        if req.typical_p < 1.0:
-            add(chain, ll.llama_sampler_init_typical(req.typical_p, 1))
-        if req.top_p < 1.0:
-            add(chain, ll.llama_sampler_init_top_p(req.top_p, 1))
-        if req.min_p > 0.0:
-            add(chain, ll.llama_sampler_init_min_p(req.min_p, 1))
-        add(chain, ll.llama_sampler_init_temp(req.temperature))
-        seed = ll.LLAMA_DEFAULT_SEED if req.seed == -1 else req.seed & 0xFFFFFFFF
-        add(chain, ll.llama_sampler_init_dist(seed))
+            ll.llama_sampler_chain_add(chain, sampler)
+            if stage.kind == "penalties":
+                # As llama-server does: the prompt's tail counts towards repetition.
+                for token in prompt[-int(stage.args[0]) :]:
+                    ll.llama_sampler_accept(sampler, token)
         return chain
+
+    def _sampler(self, stage: Stage) -> Any:
+        a = stage.args
+        match stage.kind:
+            case "grammar":
+                return ll.llama_sampler_init_grammar(
+                    self.vocab, str(a[0]).encode("utf-8"), str(a[1]).encode("utf-8")
+                )
+            case "penalties":
+                return ll.llama_sampler_init_penalties(self.info.n_vocab, *a)
+            case "greedy":
+                return ll.llama_sampler_init_greedy()
+            case "top_k":
+                return ll.llama_sampler_init_top_k(*a)
+            case "typical":
+                return ll.llama_sampler_init_typical(*a)
+            case "top_p":
+                return ll.llama_sampler_init_top_p(*a)
+            case "min_p":
+                return ll.llama_sampler_init_min_p(*a)
+            case "temp":
+                return ll.llama_sampler_init_temp(*a)
+            case "dist":
+                return ll.llama_sampler_init_dist(*a)
+        raise ValueError(f"unknown sampler stage {stage.kind!r}")
 
     def free(self) -> None:
         """Release the context, adapters and model."""
@@ -333,6 +339,6 @@ def _context_params(config: RunnerConfig) -> Any:
         cparams.n_ubatch = min(config.batch_size, 512)
         cparams.n_seq_max = config.parallel
         cparams.kv_unified = False
-    if config.threads > 0:
-        cparams.n_threads = cparams.n_threads_batch = config.threads
+    # Both pools, like llama-server: generation uses n_threads, prompts n_threads_batch.
+    cparams.n_threads = cparams.n_threads_batch = config.threads or default_threads()
     return cparams

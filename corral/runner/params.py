@@ -29,7 +29,7 @@ class CompletionRequest:
 
     prompt: str
     n_predict: int = -1
-    """Tokens to generate at most; -1 (or -2) means until a stop or the context is full."""
+    """Tokens to generate at most; -1 means until a stop, -2 until the context is full."""
     temperature: float = 0.8
     top_k: int = 40
     top_p: float = 0.9
@@ -45,6 +45,11 @@ class CompletionRequest:
     stop: tuple[str, ...] = ()
     grammar: str | None = None
     num_keep: int = 4
+    """Leading tokens that truncation and context shift keep; negative keeps the whole prompt."""
+    shift: bool = True
+    """Shift the context when it fills instead of ending with "length"."""
+    truncate: bool = True
+    """Cut a prompt longer than the context (keeping `num_keep`) instead of rejecting it."""
     add_bos: bool | None = None
     """None follows the model's own setting."""
 
@@ -82,8 +87,9 @@ _FLOAT_FIELDS = (
     "presence_penalty",
     "frequency_penalty",
 )
+_BOOL_FIELDS = ("add_bos", "shift", "truncate")
 _COMPLETION_FIELDS = frozenset(
-    {"prompt", "stop", "grammar", "add_bos", *_INT_FIELDS, *_FLOAT_FIELDS}
+    {"prompt", "stop", "grammar", *_BOOL_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS}
 )
 
 
@@ -153,8 +159,9 @@ def parse_completion(body: Any) -> CompletionRequest:
     if obj.get("grammar") is not None:
         grammar = _str("grammar", obj["grammar"])
         kwargs["grammar"] = grammar or None
-    if obj.get("add_bos") is not None:
-        kwargs["add_bos"] = _bool("add_bos", obj["add_bos"])
+    for name in _BOOL_FIELDS:
+        if obj.get(name) is not None:
+            kwargs[name] = _bool(name, obj[name])
     req = CompletionRequest(**kwargs)
     _check_ranges(req)
     return req

@@ -108,24 +108,30 @@ async def completion(request: web.Request) -> web.StreamResponse:
         assert isinstance(first, Started)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        while True:
-            event = await events.get()
-            if isinstance(event, Piece):
-                line: dict[str, Any] = {"content": event.content}
-            elif isinstance(event, Done):
-                line = event.to_json()
-            elif isinstance(event, Failed):
-                line = {"error": event.error.message}
-            else:  # pragma: no cover - Started comes only first
-                continue
-            await response.write(json.dumps(line).encode() + b"\n")
-            if not isinstance(event, Piece):
-                break
+        finished = False
+        while not finished:
+            data, finished = _ndjson(await events.get())
+            # Pieces that piled up while the client was slow go out in one write.
+            while not finished and not events.empty():
+                more, finished = _ndjson(events.get_nowait())
+                data += more
+            await response.write(data)
         await response.write_eof()
         return response
     finally:
         # A no-op after Done; after a disconnect it frees the slot at the next token.
         job.cancel()
+
+
+def _ndjson(event: Event) -> tuple[bytes, bool]:
+    """An event's NDJSON line, and whether it ends the stream."""
+    if isinstance(event, Piece):
+        return b'{"content":' + json.dumps(event.content).encode() + b"}\n", False
+    if isinstance(event, Done):
+        return json.dumps(event.to_json()).encode() + b"\n", True
+    if isinstance(event, Failed):
+        return json.dumps({"error": event.error.message}).encode() + b"\n", True
+    return b"", False  # pragma: no cover - Started comes only first
 
 
 async def tokenize(request: web.Request) -> web.Response:

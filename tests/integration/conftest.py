@@ -81,8 +81,8 @@ def start_daemon(home: Path, models: Path, **extra_env: str) -> Daemon:
         CORRAL_HOME=str(home),
         CORRAL_MODELS=str(models),
         CORRAL_NUM_THREAD="2",
-        **extra_env,
     )
+    env.update(extra_env)  # a test's own settings win, CORRAL_NUM_THREAD included
     log = home / "serve.log"
     with log.open("ab") as log_file:
         process = subprocess.Popen(

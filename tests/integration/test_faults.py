@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ollama
@@ -53,6 +55,62 @@ def test_runner_killed_mid_stream_ends_with_error_then_recovers(daemon: Daemon) 
         model=CATALOG_MODEL, prompt="Say hi.", options={"temperature": 0, "num_predict": 8}
     )
     assert again.done and again.eval_count
+
+
+def _stream_lines(
+    daemon: Daemon, prompt: str, lines: list[dict[str, Any]], started: threading.Semaphore
+) -> None:
+    body = {
+        "model": CATALOG_MODEL,
+        "prompt": prompt,
+        "options": {"temperature": 0, "num_predict": 2000, "seed": 1},
+    }
+    with httpx.stream("POST", f"{daemon.url}/api/generate", json=body, timeout=300) as response:
+        assert response.status_code == 200
+        for raw in response.iter_lines():
+            if raw:
+                lines.append(json.loads(raw))
+                if len(lines) == 2:
+                    started.release()
+
+
+def test_runner_killed_mid_batch_fails_its_requests_with_its_stderr(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(
+        seeded_models[0], CORRAL_NUM_PARALLEL="4", CORRAL_NUM_THREAD="1", CORRAL_DEBUG="1"
+    )
+    prompts = [f"Write a very long story about dragon number {i}." for i in range(4)]
+    streams: list[list[dict[str, Any]]] = [[] for _ in prompts]
+    started = threading.Semaphore(0)
+    threads = [
+        threading.Thread(target=_stream_lines, args=(daemon, p, s, started), daemon=True)
+        for p, s in zip(prompts, streams, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        assert started.acquire(timeout=300)  # all four are generating in one batch
+    pids = daemon.runner_pids()
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive()
+    log = daemon.log.read_text()
+    for lines in streams:
+        assert not any(line.get("done") for line in lines)
+        error = str(lines[-1]["error"])
+        assert error.startswith("model runner has unexpectedly stopped (signal 9): ")
+        # The reason is the last thing the runner wrote on its stderr.
+        reason = error.split(": ", 1)[1]
+        assert f"runner pid={pids[0]} {reason}" in log
+    # The next request gets a fresh runner.
+    again = ollama.Client(host=daemon.url).generate(
+        model=CATALOG_MODEL, prompt="Say hi.", options={"temperature": 0, "num_predict": 4}
+    )
+    assert again.done and again.eval_count
+    assert daemon.runner_pids() and daemon.runner_pids()[0] != pids[0]
 
 
 def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:

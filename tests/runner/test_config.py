@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.runner.config import parse_args
+from corral.runner.config import default_threads, parse_args
 
 
 def test_defaults():
@@ -37,3 +37,27 @@ def test_bad_values_exit_2(extra):
     with pytest.raises(SystemExit) as info:
         parse_args(["--model", "m", "--port", "1", *extra])
     assert info.value.code == 2
+
+
+def _cpus(root: Path, siblings: list[str]) -> Path:
+    for i, text in enumerate(siblings):
+        topo = root / f"cpu{i}" / "topology"
+        topo.mkdir(parents=True)
+        (topo / "thread_siblings").write_text(text + "\n")
+    return root
+
+
+def test_default_threads_counts_physical_cores(tmp_path: Path):
+    # Four logical CPUs, two cores with two hyperthreads each: llama-server uses 2.
+    root = _cpus(tmp_path, ["3", "c", "3", "c"])
+    assert default_threads(root) == 2
+    assert default_threads(_cpus(tmp_path / "b", ["1", "2", "4"])) == 3
+
+
+def test_default_threads_without_sysfs_falls_back_to_cpu_count(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert default_threads(tmp_path / "none") == 8
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    assert default_threads(tmp_path / "none") == 3
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert default_threads(tmp_path / "none") == 4

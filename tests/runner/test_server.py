@@ -289,10 +289,10 @@ def test_grammar_constrains_output(runner: Runner):
     assert final["done_reason"] == "stop"
 
 
-def test_prompt_longer_than_context_gives_400(runner: Runner):
+def test_prompt_longer_than_context_without_truncate_gives_400(runner: Runner):
     prompt = "hello " * 3000
     n = len(tokenize(runner, prompt, add_special=True))
-    r = httpx.post(runner.url + "/completion", json={"prompt": prompt})
+    r = httpx.post(runner.url + "/completion", json={"prompt": prompt, "truncate": False})
     assert r.status_code == 400
     assert r.json()["error"] == (
         f"the prompt ({n} tokens) is longer than the context (2048 tokens)"
