@@ -13,6 +13,7 @@ import pytest
 from corral.daemon.runners import RunnerSpec
 from corral.daemon.scheduler import Scheduler
 from corral.errors import InsufficientMemory, QueueFull
+from corral.gguf import MemoryEstimate
 from corral.gpu import GpuInfo, MemorySnapshot
 
 
@@ -34,23 +35,47 @@ class FakeRunner:
         self.alive = False
 
 
+def footprint(weights: int, kv: int = 0, compute: int = 0, blocks: int = 0, head: int = 0):
+    """A MemoryEstimate whose `blocks` layers share weights-minus-head and the KV cache."""
+    layers = tuple([(weights - head + kv) // blocks] * blocks) if blocks else ()
+    return MemoryEstimate(weights=weights, kv_cache=kv, compute=compute, layers=layers)
+
+
 @dataclass
 class World:
     free: int = 10_000
+    total: int = 20_000
     sizes: dict[str, int] = field(default_factory=dict)
+    kv_per_seq: dict[str, int] = field(default_factory=dict)
+    blocks: int = 0
     started: list[FakeRunner] = field(default_factory=list)
+    specs: list[RunnerSpec] = field(default_factory=list)
     gpus: tuple[GpuInfo, ...] = ()
+    gate: asyncio.Event | None = None
+    fail: Exception | None = None
 
     async def start(self, spec: RunnerSpec, load_timeout: float) -> FakeRunner:
+        self.specs.append(spec)
         runner = FakeRunner(spec)
         self.started.append(runner)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        except BaseException:
+            await runner.close()
+            raise
+        if self.fail is not None:
+            await runner.close()
+            raise self.fail
         return runner
 
     async def memory(self) -> MemorySnapshot:
-        return MemorySnapshot(total_ram=20_000, free_ram=self.free, gpus=self.gpus)
+        return MemorySnapshot(total_ram=self.total, free_ram=self.free, gpus=self.gpus)
 
-    async def estimate(self, spec: RunnerSpec) -> int:
-        return self.sizes.get(spec.model_path.name, 100)
+    async def estimate(self, spec: RunnerSpec) -> MemoryEstimate:
+        name = spec.model_path.name
+        kv = self.kv_per_seq.get(name, 0) * spec.num_parallel
+        return footprint(self.sizes.get(name, 100), kv, blocks=self.blocks)
 
     def scheduler(self, **overrides: Any) -> Scheduler:
         settings: dict[str, Any] = {
@@ -58,6 +83,7 @@ class World:
             "max_queue": 512,
             "load_timeout": 5.0,
             "default_keep_alive": 300.0,
+            "gpu_reserve": 0,
         }
         settings.update(overrides)
         return Scheduler(
@@ -65,8 +91,12 @@ class World:
         )
 
 
-def spec(name: str, num_ctx: int = 2048, parallel: int = 1) -> RunnerSpec:
-    return RunnerSpec(model_path=Path(name), num_ctx=num_ctx, num_parallel=parallel)
+def spec(
+    name: str, num_ctx: int = 2048, parallel: int = 1, num_gpu: int | None = None
+) -> RunnerSpec:
+    return RunnerSpec(
+        model_path=Path(name), num_ctx=num_ctx, num_parallel=parallel, num_gpu=num_gpu
+    )
 
 
 async def test_loaded_runner_is_reused() -> None:
@@ -106,7 +136,8 @@ async def test_memory_pressure_evicts_idle_runner() -> None:
 
 
 async def test_model_that_cannot_fit_says_how_much() -> None:
-    world = World(free=1024 * 1024 * 1024, sizes={"huge": 5 * 1024 * 1024 * 1024})
+    gib = 1024 * 1024 * 1024
+    world = World(free=gib, total=2 * gib, sizes={"huge": 5 * gib})
     scheduler = world.scheduler()
     with pytest.raises(InsufficientMemory) as caught:
         await scheduler.acquire("huge", spec("huge"), keep_alive=None)
