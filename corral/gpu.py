@@ -9,6 +9,7 @@ the first entry that names no GPU; an empty value hides them all.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Sequence
@@ -100,10 +101,9 @@ def _text(value: Any) -> str:
 
 def _load_pynvml() -> ModuleType | None:
     try:
-        import pynvml
+        return importlib.import_module("pynvml")
     except ImportError:
         return None
-    return pynvml
 
 
 def discover_gpus(nvml: ModuleType | None = None) -> tuple[GpuInfo, ...]:

@@ -79,8 +79,9 @@ def place(
     """
     total = estimate.total
     if gpu_count <= 0:
-        return Placement(num_gpu=0 if num_gpu is None else num_gpu, size=total, size_vram=0,
-                         vram_budget=0)
+        return Placement(
+            num_gpu=0 if num_gpu is None else num_gpu, size=total, size_vram=0, vram_budget=0
+        )
     budget = free_vram - reserve * gpu_count
     if num_gpu is not None:
         layers = num_gpu if num_gpu >= 0 else len(estimate.layers) + 1

@@ -81,7 +81,6 @@ class LoadedRunner:
         return self.refcount == 0
 
 
-
 @dataclass(eq=False)
 class _Load:
     """A load in flight and the requests waiting for it."""
@@ -325,7 +324,9 @@ class Scheduler:
     # -- fitting -------------------------------------------------------------------
 
     async def _candidates(self, spec: RunnerSpec) -> list[tuple[RunnerSpec, MemoryEstimate]]:
-        choices: Sequence[int] = PARALLEL_CHOICES if spec.num_parallel == 0 else (spec.num_parallel,)
+        choices: Sequence[int] = (
+            PARALLEL_CHOICES if spec.num_parallel == 0 else (spec.num_parallel,)
+        )
         result = []
         for parallel in choices:
             candidate = replace(spec, num_parallel=parallel)
@@ -344,9 +345,7 @@ class Scheduler:
         """
         held_vram = sum(r.size_vram for r in self._loaded.values())
         held_ram = sum(r.size - r.size_vram for r in self._loaded.values())
-        vram = min(
-            max(snapshot.free_vram, baseline[0] + freed[0]), snapshot.total_vram - held_vram
-        )
+        vram = min(max(snapshot.free_vram, baseline[0] + freed[0]), snapshot.total_vram - held_vram)
         ram = min(max(snapshot.free_ram, baseline[1] + freed[1]), snapshot.total_ram - held_ram)
         return max(0, vram), max(0, ram)
 
@@ -383,16 +382,22 @@ class Scheduler:
                 free_vram, free_ram = self._available(snapshot, baseline, freed)
                 gpus = len(snapshot.gpus)
                 placements = [
-                    (s, place(e, free_vram=free_vram, gpu_count=gpus, num_gpu=spec.num_gpu,
-                              reserve=self._gpu_reserve))
+                    (
+                        s,
+                        place(
+                            e,
+                            free_vram=free_vram,
+                            gpu_count=gpus,
+                            num_gpu=spec.num_gpu,
+                            reserve=self._gpu_reserve,
+                        ),
+                    )
                     for s, e in candidates
                 ]
                 room = len(self._loaded) < self._limit(snapshot)
                 if room:
                     for candidate, placement in placements:
-                        preferred = (
-                            gpus == 0 or spec.num_gpu is not None or placement.all_on_gpu
-                        )
+                        preferred = gpus == 0 or spec.num_gpu is not None or placement.all_on_gpu
                         if preferred and placement.fits(free_ram):
                             return _decided(candidate, placement), placement
                 victims = sorted(
@@ -509,8 +514,8 @@ class Scheduler:
             self._idle.notify_all()
         for runner in runners:
             self._cancel_timer(runner)
-        for task in list(self._tasks):
-            task.cancel()
+        for expiry in list(self._tasks):
+            expiry.cancel()
         await asyncio.gather(*(r.handle.close() for r in runners), return_exceptions=True)
 
 

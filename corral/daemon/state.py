@@ -70,9 +70,7 @@ class DaemonState:
     async def estimate(self, spec: RunnerSpec) -> MemoryEstimate:
         """The footprint of `spec` from its GGUF header (`num_parallel` decided)."""
         info = await self.infos.gguf(spec.model_path)
-        return estimate_memory(
-            info, num_ctx=spec.num_ctx, num_parallel=max(1, spec.num_parallel)
-        )
+        return estimate_memory(info, num_ctx=spec.num_ctx, num_parallel=max(1, spec.num_parallel))
 
 
 STATE = web.AppKey("state", DaemonState)

@@ -12,7 +12,7 @@ import pytest
 
 from corral.daemon.runners import RunnerSpec
 from corral.daemon.scheduler import Scheduler
-from corral.errors import InsufficientMemory, QueueFull
+from corral.errors import InsufficientMemory, QueueFull, RunnerCrashed, ShuttingDown
 from corral.gguf import MemoryEstimate
 from corral.gpu import GpuInfo, MemorySnapshot
 
@@ -273,3 +273,308 @@ async def test_shutdown_closes_everything() -> None:
     await scheduler.shutdown()
     assert scheduler.running() == []
     assert all(r.closed for r in world.started)
+
+
+# -- automatic settings ------------------------------------------------------------
+
+
+async def test_automatic_parallel_takes_four_when_they_fit() -> None:
+    world = World(free=10_000, sizes={"a": 1000}, kv_per_seq={"a": 500})
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a", parallel=0), keep_alive=None) as runner:
+        assert runner.spec.num_parallel == 4
+        assert runner.slots._value == 3  # one held by us, three free
+    assert world.specs[0].num_parallel == 4
+    assert scheduler.running()[0].size == 1000 + 4 * 500
+
+
+async def test_automatic_parallel_falls_back_to_what_fits() -> None:
+    # 4 sequences need 3000, 3 need 2500, 2 need 2000: only 2 fit in 2200.
+    world = World(free=2200, sizes={"a": 1000}, kv_per_seq={"a": 500})
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a", parallel=0), keep_alive=None) as runner:
+        assert runner.spec.num_parallel == 2
+    world.free = 1600
+    await scheduler.unload("a")
+    async with scheduler.use("a", spec("a", parallel=0), keep_alive=None) as runner:
+        assert runner.spec.num_parallel == 1
+
+
+async def test_explicit_parallel_is_used_as_is_and_can_fail_to_fit() -> None:
+    world = World(free=2200, sizes={"a": 1000}, kv_per_seq={"a": 500})
+    scheduler = world.scheduler()
+    with pytest.raises(InsufficientMemory):
+        await scheduler.acquire("a", spec("a", parallel=4), keep_alive=None)
+    async with scheduler.use("a", spec("a", parallel=2), keep_alive=None) as runner:
+        assert runner.spec.num_parallel == 2
+
+
+async def test_automatic_request_reuses_runner_loaded_with_decided_parallel() -> None:
+    world = World(sizes={"a": 1000}, kv_per_seq={"a": 100})
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a", parallel=0), keep_alive=None):
+        pass
+    async with scheduler.use("a", spec("a", parallel=0), keep_alive=None):
+        pass
+    assert len(world.started) == 1
+    async with scheduler.use("a", spec("a", parallel=1), keep_alive=None):
+        pass  # an explicit, different value reloads
+    assert len(world.started) == 2
+
+
+@pytest.mark.parametrize(("gpus", "limit"), [(0, 3), (1, 3), (2, 6)])
+async def test_automatic_max_loaded_is_three_per_gpu(gpus: int, limit: int) -> None:
+    cards = tuple(GpuInfo(index=i, name="Fake", total=10**9, free=10**9) for i in range(gpus))
+    world = World(free=10**9, total=10**10, gpus=cards)
+    scheduler = world.scheduler(max_loaded=0)
+    for index in range(limit + 1):
+        async with scheduler.use(f"m{index}", spec(f"m{index}"), keep_alive=100 + index):
+            pass
+    assert len(scheduler.running()) == limit
+    assert world.started[0].closed  # the shortest keep-alive went
+    assert "m0" not in {r.name for r in scheduler.running()}
+
+
+# -- GPU placement -------------------------------------------------------------------
+
+
+def gpu(free: int, total: int = 100_000, index: int = 0) -> GpuInfo:
+    return GpuInfo(index=index, name="Fake", total=total, free=free)
+
+
+async def test_model_that_fits_the_gpu_goes_there_whole() -> None:
+    world = World(free=10_000, sizes={"a": 3000}, blocks=10, gpus=(gpu(8000),))
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    loaded = scheduler.running()[0]
+    assert world.specs[0].num_gpu == -1
+    assert loaded.size_vram == loaded.size == 3000
+
+
+async def test_cpu_path_offloads_nothing() -> None:
+    world = World(free=10_000, sizes={"a": 3000}, blocks=10)
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    assert world.specs[0].num_gpu == 0
+    assert scheduler.running()[0].size_vram == 0
+
+
+async def test_gpu_reserve_is_kept_free() -> None:
+    world = World(free=10_000, sizes={"a": 3000}, blocks=10, gpus=(gpu(3200),))
+    scheduler = world.scheduler(gpu_reserve=500)
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    assert world.specs[0].num_gpu == 9  # 2700 of VRAM: 9 blocks of 300 (head 0)
+
+
+async def test_idle_runner_on_the_gpu_is_evicted_before_a_partial_offload() -> None:
+    world = World(free=10_000, sizes={"a": 3000, "b": 3000}, blocks=10, gpus=(gpu(4000),))
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    world.gpus = (gpu(1000),)  # a holds 3000 of it now
+    async with scheduler.use("b", spec("b"), keep_alive=None):
+        pass
+    assert [r.name for r in scheduler.running()] == ["b"]
+    assert world.specs[1].num_gpu == -1  # the freed VRAM counts before the report catches up
+
+
+async def test_busy_runner_stays_and_the_new_model_is_split() -> None:
+    # b: 2000 of weights with no head, 10 blocks of 200, compute 0; 1100 of VRAM left.
+    world = World(free=10_000, sizes={"a": 3000, "b": 2000}, blocks=10, gpus=(gpu(4100),))
+    scheduler = world.scheduler()
+    holder = await scheduler.acquire("a", spec("a"), keep_alive=None)
+    world.gpus = (gpu(1100),)
+    async with scheduler.use("b", spec("b"), keep_alive=None) as runner:
+        assert runner.spec.num_gpu == 5
+        assert runner.size_vram == 1000 and runner.size == 2000
+    assert {r.name for r in scheduler.running()} == {"a", "b"}
+    await scheduler.release(holder)
+
+
+async def test_request_num_gpu_is_passed_through_without_evicting() -> None:
+    world = World(free=10_000, sizes={"a": 3000, "b": 2000}, blocks=10, gpus=(gpu(4000),))
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    world.gpus = (gpu(1000),)
+    async with scheduler.use("b", spec("b", num_gpu=3), keep_alive=None) as runner:
+        assert runner.spec.num_gpu == 3 and runner.size_vram == 600
+    assert {r.name for r in scheduler.running()} == {"a", "b"}
+
+
+async def test_reported_free_memory_is_capped_by_what_runners_hold() -> None:
+    # mmapped weights are page cache: "available" RAM does not drop when a model loads.
+    world = World(free=1000, total=1000, sizes={"a": 600, "b": 600})
+    scheduler = world.scheduler()
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    async with scheduler.use("b", spec("b"), keep_alive=None):
+        pass
+    assert [r.name for r in scheduler.running()] == ["b"]
+
+
+async def test_equal_keep_alives_evict_by_model_path() -> None:
+    world = World()
+    scheduler = world.scheduler(max_loaded=2)
+    for name in ("b", "a", "c"):
+        async with scheduler.use(name, spec(name), keep_alive=60):
+            pass
+    assert sorted(r.name for r in scheduler.running()) == ["b", "c"]
+
+
+async def test_busy_runners_are_waited_for_not_evicted() -> None:
+    world = World()
+    scheduler = world.scheduler(max_loaded=1)
+    holder = await scheduler.acquire("a", spec("a"), keep_alive=None)
+    other = asyncio.create_task(scheduler.acquire("b", spec("b"), keep_alive=None))
+    await asyncio.sleep(0.05)
+    assert not other.done() and not world.started[0].closed
+    await scheduler.release(holder)
+    runner = await other
+    assert runner.name == "b" and world.started[0].closed
+    await scheduler.release(runner)
+
+
+async def test_insufficient_memory_names_model_need_and_free() -> None:
+    mib = 1024 * 1024
+    world = World(free=300 * mib, total=10**10, sizes={"big": 900 * mib})
+    scheduler = world.scheduler()
+    with pytest.raises(InsufficientMemory) as caught:
+        await scheduler.acquire("big", spec("big", num_ctx=8192), keep_alive=None)
+    text = str(caught.value)
+    assert "900.0 MiB" in text and "300.0 MiB" in text and "big" in text and "8192" in text
+    assert caught.value.status == 500
+    assert scheduler.pending == 0 and scheduler.loading() == []
+
+
+# -- loads as their own task --------------------------------------------------------
+
+
+async def test_cancelling_the_first_waiter_does_not_abort_the_load() -> None:
+    world = World(gate=asyncio.Event())
+    scheduler = world.scheduler()
+    first = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
+    second = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
+    await asyncio.sleep(0.05)
+    assert len(world.started) == 1
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert not world.started[0].closed
+    world.gate.set()
+    runner = await second
+    assert runner.handle is world.started[0] and runner.refcount == 1
+    await scheduler.release(runner)
+    assert len(world.started) == 1 and not world.started[0].closed
+    assert scheduler.pending == 0
+
+
+async def test_load_left_by_every_waiter_completes_and_expires_normally() -> None:
+    world = World(gate=asyncio.Event())
+    scheduler = world.scheduler()
+    waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=0.05))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    world.gate.set()
+    for _ in range(50):
+        if scheduler.running():
+            break
+        await asyncio.sleep(0.01)
+    assert scheduler.running() and scheduler.running()[0].refcount == 0
+    for _ in range(100):
+        if not scheduler.running():
+            break
+        await asyncio.sleep(0.02)
+    assert scheduler.running() == [] and world.started[0].closed
+
+
+async def test_keep_alive_zero_load_serves_every_waiter_before_unloading() -> None:
+    world = World(gate=asyncio.Event())
+    scheduler = world.scheduler()
+    waiters = [
+        asyncio.create_task(scheduler.acquire("a", spec("a", parallel=2), keep_alive=0))
+        for _ in range(2)
+    ]
+    await asyncio.sleep(0.05)
+    world.gate.set()
+    runners = await asyncio.gather(*waiters)
+    assert runners[0] is runners[1] and runners[0].refcount == 2
+    await scheduler.release(runners[0])
+    assert scheduler.running()
+    await scheduler.release(runners[1])
+    assert scheduler.running() == [] and len(world.started) == 1
+
+
+async def test_load_failure_reaches_every_waiter_and_the_next_request_retries() -> None:
+    from corral.errors import RunnerStartFailed
+
+    world = World(gate=asyncio.Event(), fail=RunnerStartFailed("runner failed to load: boom"))
+    scheduler = world.scheduler()
+    waiters = [
+        asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None)) for _ in range(2)
+    ]
+    await asyncio.sleep(0.05)
+    world.gate.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, RunnerStartFailed) for r in results)
+    assert len(world.started) == 1 and scheduler.running() == []
+    world.fail = None
+    async with scheduler.use("a", spec("a"), keep_alive=None):
+        pass
+    assert len(world.started) == 2
+
+
+async def test_queue_counts_requests_waiting_for_a_load() -> None:
+    world = World(gate=asyncio.Event())
+    scheduler = world.scheduler(max_queue=2)
+    waiters = [
+        asyncio.create_task(scheduler.acquire(n, spec(n), keep_alive=None)) for n in ("a", "b")
+    ]
+    await asyncio.sleep(0.05)
+    with pytest.raises(QueueFull) as caught:
+        await scheduler.acquire("c", spec("c"), keep_alive=None)
+    assert str(caught.value) == "server busy, please try again.  maximum pending requests exceeded"
+    world.gate.set()
+    for runner in await asyncio.gather(*waiters):
+        await scheduler.release(runner)
+    assert scheduler.pending == 0
+
+
+# -- shutdown ------------------------------------------------------------------------
+
+
+async def test_shutdown_cancels_a_load_and_its_waiters_hear_why() -> None:
+    world = World(gate=asyncio.Event())
+    scheduler = world.scheduler()
+    waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
+    await asyncio.sleep(0.05)
+    await scheduler.shutdown()
+    with pytest.raises(ShuttingDown):
+        await waiter
+    assert world.started[0].closed and scheduler.running() == []
+    with pytest.raises(ShuttingDown) as caught:
+        await scheduler.acquire("a", spec("a"), keep_alive=None)
+    assert caught.value.status == 503
+
+
+async def test_runner_stopped_by_shutdown_ends_the_request_with_shutting_down() -> None:
+    world = World()
+    scheduler = world.scheduler()
+    with pytest.raises(ShuttingDown):
+        async with scheduler.use("a", spec("a"), keep_alive=None):
+            await scheduler.shutdown()
+            raise RunnerCrashed("model runner has unexpectedly stopped (signal 15): gone")
+    assert world.started[0].closed
+
+
+async def test_runner_error_outside_shutdown_is_not_rewritten() -> None:
+    world = World()
+    scheduler = world.scheduler()
+    with pytest.raises(RunnerCrashed):
+        async with scheduler.use("a", spec("a"), keep_alive=None):
+            raise RunnerCrashed("model runner has unexpectedly stopped (signal 9): gone")
