@@ -176,7 +176,8 @@ class SubprocessRunner:
         except TimeoutError:
             await runner.close()
             raise RunnerStartFailed(
-                f"runner failed to load: timed out after {load_timeout:.0f}s",
+                f"runner failed to load: timed out after {load_timeout:g}s"
+                " (CORRAL_LOAD_TIMEOUT); the runner was stopped",
                 stderr_tail=runner.tail.text,
             ) from None
         except BaseException:
