@@ -578,3 +578,17 @@ async def test_runner_error_outside_shutdown_is_not_rewritten() -> None:
     with pytest.raises(RunnerCrashed):
         async with scheduler.use("a", spec("a"), keep_alive=None):
             raise RunnerCrashed("model runner has unexpectedly stopped (signal 9): gone")
+
+
+async def test_runner_marked_to_unload_is_not_handed_to_new_requests() -> None:
+    world = World()
+    scheduler = world.scheduler()
+    holder = await scheduler.acquire("a", spec("a", parallel=2), keep_alive=None)
+    assert await scheduler.unload("a")
+    newcomer = asyncio.create_task(scheduler.acquire("a", spec("a", parallel=2), keep_alive=None))
+    await asyncio.sleep(0.05)
+    assert not newcomer.done()  # a free slot, but the runner is going away
+    await scheduler.release(holder)
+    runner = await newcomer
+    assert world.started[0].closed and runner.handle is world.started[1]
+    await scheduler.release(runner)

@@ -56,7 +56,10 @@ def test_runner_killed_mid_stream_ends_with_error_then_recovers(daemon: Daemon) 
     assert again.done and again.eval_count
 
 
-def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
+def test_disconnect_mid_stream_stops_generation(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="1")
     client = ollama.Client(host=daemon.url)
     full = client.generate(**LONG)  # how long the whole answer takes on this machine
     assert full.eval_count and full.eval_count > 100 and full.eval_duration
@@ -71,9 +74,13 @@ def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
     )
     assert quick.done and quick.total_duration
     assert quick.total_duration < full.eval_duration / 2
-    running = httpx.get(f"{daemon.url}/api/ps", timeout=10).json()["models"]
-    entry = next(m for m in running if m["model"] == CATALOG_MODEL)
-    assert entry["active_requests"] == 0 and entry["queue_depth"] == 0
+
+    def settled() -> bool:
+        running = httpx.get(f"{daemon.url}/api/ps", timeout=10).json()["models"]
+        entry = next(m for m in running if m["model"] == CATALOG_MODEL)
+        return bool(entry["active_requests"] == 0 and entry["queue_depth"] == 0)
+
+    assert _wait_for(settled, 30)
 
 
 def test_keep_alive_expiry_unloads(
