@@ -88,7 +88,7 @@ def test_discovery_reads_every_field() -> None:
         None,
     )
     assert second.uuid.startswith("GPU-bbbb")
-    assert nvml.calls == ["init", "shutdown"]  # type: ignore[attr-defined]
+    assert nvml.calls == ["init", "shutdown"]
 
 
 def test_no_driver_is_the_cpu_path_and_silent(capfd: pytest.CaptureFixture[str]) -> None:
@@ -118,7 +118,7 @@ def test_failure_after_init_is_logged_and_means_no_gpus(caplog: pytest.LogCaptur
     nvml.nvmlDeviceGetCount = broken  # type: ignore[attr-defined]
     assert discover_gpus(nvml) == ()
     assert "GPU discovery failed: Unknown Error" in caplog.text
-    assert nvml.calls == ["init", "shutdown"]  # type: ignore[attr-defined]
+    assert nvml.calls == ["init", "shutdown"]
 
 
 GPUS = discover_gpus(fake_nvml([*CARDS, dict(CARDS[0], uuid="GPU-aaaa9999-0000")]))

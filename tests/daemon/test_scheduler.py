@@ -35,7 +35,9 @@ class FakeRunner:
         self.alive = False
 
 
-def footprint(weights: int, kv: int = 0, compute: int = 0, blocks: int = 0, head: int = 0):
+def footprint(
+    weights: int, kv: int = 0, compute: int = 0, blocks: int = 0, head: int = 0
+) -> MemoryEstimate:
     """A MemoryEstimate whose `blocks` layers share weights-minus-head and the KV cache."""
     layers = tuple([(weights - head + kv) // blocks] * blocks) if blocks else ()
     return MemoryEstimate(weights=weights, kv_cache=kv, compute=compute, layers=layers)
@@ -454,7 +456,8 @@ async def test_insufficient_memory_names_model_need_and_free() -> None:
 
 
 async def test_cancelling_the_first_waiter_does_not_abort_the_load() -> None:
-    world = World(gate=asyncio.Event())
+    gate = asyncio.Event()
+    world = World(gate=gate)
     scheduler = world.scheduler()
     first = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
     second = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
@@ -464,7 +467,7 @@ async def test_cancelling_the_first_waiter_does_not_abort_the_load() -> None:
     with pytest.raises(asyncio.CancelledError):
         await first
     assert not world.started[0].closed
-    world.gate.set()
+    gate.set()
     runner = await second
     assert runner.handle is world.started[0] and runner.refcount == 1
     await scheduler.release(runner)
@@ -473,14 +476,15 @@ async def test_cancelling_the_first_waiter_does_not_abort_the_load() -> None:
 
 
 async def test_load_left_by_every_waiter_completes_and_expires_normally() -> None:
-    world = World(gate=asyncio.Event())
+    gate = asyncio.Event()
+    world = World(gate=gate)
     scheduler = world.scheduler()
     waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=0.05))
     await asyncio.sleep(0.05)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    world.gate.set()
+    gate.set()
     for _ in range(50):
         if scheduler.running():
             break
@@ -494,14 +498,15 @@ async def test_load_left_by_every_waiter_completes_and_expires_normally() -> Non
 
 
 async def test_keep_alive_zero_load_serves_every_waiter_before_unloading() -> None:
-    world = World(gate=asyncio.Event())
+    gate = asyncio.Event()
+    world = World(gate=gate)
     scheduler = world.scheduler()
     waiters = [
         asyncio.create_task(scheduler.acquire("a", spec("a", parallel=2), keep_alive=0))
         for _ in range(2)
     ]
     await asyncio.sleep(0.05)
-    world.gate.set()
+    gate.set()
     runners = await asyncio.gather(*waiters)
     assert runners[0] is runners[1] and runners[0].refcount == 2
     await scheduler.release(runners[0])
@@ -513,13 +518,14 @@ async def test_keep_alive_zero_load_serves_every_waiter_before_unloading() -> No
 async def test_load_failure_reaches_every_waiter_and_the_next_request_retries() -> None:
     from corral.errors import RunnerStartFailed
 
-    world = World(gate=asyncio.Event(), fail=RunnerStartFailed("runner failed to load: boom"))
+    gate = asyncio.Event()
+    world = World(gate=gate, fail=RunnerStartFailed("runner failed to load: boom"))
     scheduler = world.scheduler()
     waiters = [
         asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None)) for _ in range(2)
     ]
     await asyncio.sleep(0.05)
-    world.gate.set()
+    gate.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, RunnerStartFailed) for r in results)
     assert len(world.started) == 1 and scheduler.running() == []
@@ -530,7 +536,8 @@ async def test_load_failure_reaches_every_waiter_and_the_next_request_retries() 
 
 
 async def test_queue_counts_requests_waiting_for_a_load() -> None:
-    world = World(gate=asyncio.Event())
+    gate = asyncio.Event()
+    world = World(gate=gate)
     scheduler = world.scheduler(max_queue=2)
     waiters = [
         asyncio.create_task(scheduler.acquire(n, spec(n), keep_alive=None)) for n in ("a", "b")
@@ -539,7 +546,7 @@ async def test_queue_counts_requests_waiting_for_a_load() -> None:
     with pytest.raises(QueueFull) as caught:
         await scheduler.acquire("c", spec("c"), keep_alive=None)
     assert str(caught.value) == "server busy, please try again.  maximum pending requests exceeded"
-    world.gate.set()
+    gate.set()
     for runner in await asyncio.gather(*waiters):
         await scheduler.release(runner)
     assert scheduler.pending == 0
@@ -549,7 +556,8 @@ async def test_queue_counts_requests_waiting_for_a_load() -> None:
 
 
 async def test_shutdown_cancels_a_load_and_its_waiters_hear_why() -> None:
-    world = World(gate=asyncio.Event())
+    gate = asyncio.Event()
+    world = World(gate=gate)
     scheduler = world.scheduler()
     waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
     await asyncio.sleep(0.05)

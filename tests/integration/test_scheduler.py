@@ -174,12 +174,16 @@ def test_disconnect_of_the_first_waiter_does_not_abort_the_load(
     make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
 ) -> None:
     daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="2")
-    body = {"model": CATALOG_MODEL, "prompt": "Say hi.", "options": {**SMALL, "num_predict": 4}}
+    options = {**SMALL, "num_predict": 4}
+    body: dict[str, object] = {"model": CATALOG_MODEL, "prompt": "Say hi.", "options": options}
     first = _send_raw_generate(daemon, body)
     answers: list[ollama.GenerateResponse] = []
-    second = threading.Thread(
-        target=lambda: answers.append(ollama.Client(host=daemon.url).generate(**body))  # type: ignore[arg-type]
-    )
+
+    def wait_for_it() -> None:
+        client = ollama.Client(host=daemon.url)
+        answers.append(client.generate(model=CATALOG_MODEL, prompt="Say hi.", options=options))
+
+    second = threading.Thread(target=wait_for_it)
     second.start()
     assert _wait_for(lambda: "starting runner" in daemon.log.read_text())
     time.sleep(0.1)  # let the second request join the wait
