@@ -236,3 +236,20 @@ def test_ps_reports_automatic_parallel_and_sequences_in_use(
     expires = datetime.fromisoformat(str(entry["expires_at"]))
     assert (expires - datetime.now(expires.tzinfo)).total_seconds() > 50 * 60
     assert daemon.log.read_text().count("starting runner") == 2
+
+
+def test_model_that_cannot_fit_says_how_much_it_needs_and_starts_nothing(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    # 512 sequences of 8192 tokens: about 180 GiB of KV cache for SmolLM2.
+    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="512")
+    with pytest.raises(ollama.ResponseError) as caught:
+        ollama.Client(host=daemon.url).generate(
+            model=CATALOG_MODEL, prompt="Say hi.", options={"num_ctx": 8192}
+        )
+    assert caught.value.status_code == 500
+    error = caught.value.error
+    assert error.startswith("model requires more system memory (")
+    assert "GiB) than is available (" in error and "num_ctx 8192" in error
+    assert "starting runner" not in daemon.log.read_text()
+    assert daemon.runner_pids() == [] and _ps(daemon) == []
