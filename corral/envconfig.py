@@ -181,7 +181,7 @@ def cuda_visible_devices() -> list[str] | None:
 
 
 def max_queue() -> int:
-    """CORRAL_MAX_QUEUE: requests allowed to wait for a runner (default 512)."""
+    """CORRAL_MAX_QUEUE: requests allowed to wait for a model or a slot (default 512)."""
     return _int("CORRAL_MAX_QUEUE", 512, minimum=1)
 
 

@@ -82,3 +82,25 @@ def test_describe_lists_every_variable_and_redacts_key(monkeypatch: pytest.Monke
     )
     assert described["CORRAL_API_KEY"].value == "***"
     assert all(var.help for var in described.values())
+
+
+def test_cuda_visible_devices_unset_empty_and_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert envconfig.cuda_visible_devices() is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert envconfig.cuda_visible_devices() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ' "1, GPU-abc ,"')
+    assert envconfig.cuda_visible_devices() == ["1", "GPU-abc"]
+    described = {var.name: var.value for var in envconfig.describe()}
+    assert described["CUDA_VISIBLE_DEVICES"] == "1,GPU-abc"
+
+
+def test_scheduler_defaults_are_automatic(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (envconfig.num_parallel(), envconfig.max_loaded_models(), envconfig.max_queue()) == (
+        0,
+        0,
+        512,
+    )
+    monkeypatch.setenv("CORRAL_NUM_PARALLEL", "2")
+    monkeypatch.setenv("CORRAL_MAX_QUEUE", "0")  # below the minimum: the default, with a warning
+    assert (envconfig.num_parallel(), envconfig.max_queue()) == (2, 512)
