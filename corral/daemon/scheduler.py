@@ -90,6 +90,8 @@ class _Load:
     waiters: int = 0
     runner: LoadedRunner | None = None
     """Set once loaded; holds one reference until the last waiter has taken its own."""
+    unload: bool = False
+    """Asked to unload while loading: serve the waiters, then go (keep-alive 0)."""
 
 
 def _human(size: float) -> str:
@@ -298,6 +300,8 @@ class Scheduler:
                     info=info,
                     refcount=1,  # the load's own, until its waiters hold theirs
                 )
+                if load.unload:
+                    runner.keep_alive = 0
                 async with self._lock:
                     if self._closing:
                         await handle.close()
@@ -478,9 +482,16 @@ class Scheduler:
                 self._idle.notify_all()
 
     async def unload(self, model_path: str) -> bool:
-        """Unload a model's runner now if idle, else when its requests finish."""
+        """Unload a model's runner now if idle, else when its requests finish.
+
+        A model still loading finishes loading, serves the requests waiting for it
+        and then unloads.
+        """
         found = False
         async with self._lock:
+            for load in self._loads.values():
+                if str(load.spec.model_path) == model_path:
+                    found = load.unload = True
             for runner in list(self._loaded.values()):
                 if str(runner.spec.model_path) == model_path:
                     found = True

@@ -600,3 +600,35 @@ async def test_runner_marked_to_unload_is_not_handed_to_new_requests() -> None:
     runner = await newcomer
     assert world.started[0].closed and runner.handle is world.started[1]
     await scheduler.release(runner)
+
+
+async def test_unload_while_loading_serves_the_waiter_then_unloads() -> None:
+    gate = asyncio.Event()
+    world = World(gate=gate)
+    scheduler = world.scheduler()
+    waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
+    await asyncio.sleep(0.05)
+    assert await scheduler.unload("a")
+    gate.set()
+    runner = await waiter
+    assert runner.handle is world.started[0] and scheduler.running()
+    await scheduler.release(runner)
+    assert scheduler.running() == [] and world.started[0].closed
+
+
+async def test_unload_while_loading_with_nobody_waiting_unloads_once_loaded() -> None:
+    gate = asyncio.Event()
+    world = World(gate=gate)
+    scheduler = world.scheduler()
+    waiter = asyncio.create_task(scheduler.acquire("a", spec("a"), keep_alive=None))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert await scheduler.unload("a")
+    gate.set()
+    for _ in range(100):
+        if world.started[0].closed:
+            break
+        await asyncio.sleep(0.01)
+    assert world.started[0].closed and scheduler.running() == []
