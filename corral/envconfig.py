@@ -24,6 +24,7 @@ __all__ = [
     "api_key",
     "catalog_index_url",
     "context_length",
+    "cuda_visible_devices",
     "debug",
     "describe",
     "home",
@@ -170,12 +171,19 @@ def max_loaded_models() -> int:
 
 
 def num_parallel() -> int:
-    """CORRAL_NUM_PARALLEL: sequences each runner serves at once (0 = automatic)."""
+    """CORRAL_NUM_PARALLEL: sequences each runner serves at once (0 = up to 4, as memory allows)."""
     return _int("CORRAL_NUM_PARALLEL", 0)
 
 
+def cuda_visible_devices() -> list[str] | None:
+    """CUDA_VISIBLE_DEVICES: GPUs corral may use, by index or UUID (unset = all, empty = none)."""
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return None
+    return [part.strip() for part in _raw("CUDA_VISIBLE_DEVICES").split(",") if part.strip()]
+
+
 def max_queue() -> int:
-    """CORRAL_MAX_QUEUE: requests allowed to wait for a runner (default 512)."""
+    """CORRAL_MAX_QUEUE: requests allowed to wait for a model or a slot (default 512)."""
     return _int("CORRAL_MAX_QUEUE", 512, minimum=1)
 
 
@@ -265,6 +273,7 @@ _DOCUMENTED = {
     "CORRAL_NOHISTORY": no_history,
     "CORRAL_CATALOG_INDEX": catalog_index_url,
     "CORRAL_REGISTRY_AUTH": registry_auth,
+    "CUDA_VISIBLE_DEVICES": cuda_visible_devices,
 }
 
 
@@ -276,6 +285,10 @@ def describe() -> list[EnvVar]:
         value: object = accessor()
         if isinstance(value, HostAddress):
             value = value.url
+        elif isinstance(value, list):
+            value = ",".join(value)
+        elif value is None:
+            value = ""
         if name == "CORRAL_API_KEY" and value:
             value = "***"
         result.append(EnvVar(name, str(value), doc))

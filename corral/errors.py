@@ -24,6 +24,7 @@ CorralError                      internal            500  exit 1
 │   └── DigestMismatch           digest_mismatch     400
 ├── SchedulerError               scheduler           500
 │   ├── QueueFull                queue_full          503
+│   ├── ShuttingDown             shutting_down       503
 │   └── InsufficientMemory       insufficient_memory 500
 ├── RunnerError                  runner              500  (.stderr_tail)
 │   ├── RunnerStartFailed        runner_start_failed 500
@@ -70,6 +71,7 @@ __all__ = [
     "RunnerError",
     "RunnerStartFailed",
     "SchedulerError",
+    "ShuttingDown",
     "StoreError",
     "TemplateError",
     "Unauthorized",
@@ -211,6 +213,13 @@ class QueueFull(SchedulerError):
     """More requests are waiting than CORRAL_MAX_QUEUE allows."""
 
     code = "queue_full"
+    status = 503
+
+
+class ShuttingDown(SchedulerError):
+    """The daemon is stopping: new requests are refused and open ones are ended."""
+
+    code = "shutting_down"
     status = 503
 
 

@@ -100,3 +100,25 @@ def test_settings_carry_the_safety_variables(monkeypatch: pytest.MonkeyPatch) ->
     settings = Settings.from_env()
     assert settings.origins == ("https://a.example", "chrome-extension://*")
     assert settings.api_key == "k" and settings.max_body == 64 * 1024 * 1024
+
+
+def test_cuda_visible_devices_unset_empty_and_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert envconfig.cuda_visible_devices() is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert envconfig.cuda_visible_devices() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ' "1, GPU-abc ,"')
+    assert envconfig.cuda_visible_devices() == ["1", "GPU-abc"]
+    described = {var.name: var.value for var in envconfig.describe()}
+    assert described["CUDA_VISIBLE_DEVICES"] == "1,GPU-abc"
+
+
+def test_scheduler_defaults_are_automatic(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (envconfig.num_parallel(), envconfig.max_loaded_models(), envconfig.max_queue()) == (
+        0,
+        0,
+        512,
+    )
+    monkeypatch.setenv("CORRAL_NUM_PARALLEL", "2")
+    monkeypatch.setenv("CORRAL_MAX_QUEUE", "0")  # below the minimum: the default, with a warning
+    assert (envconfig.num_parallel(), envconfig.max_queue()) == (2, 512)

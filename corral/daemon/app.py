@@ -23,6 +23,7 @@ from corral.daemon.scheduler import Scheduler
 from corral.daemon.security import add_cors_headers, guard_middleware
 from corral.daemon.settings import Settings
 from corral.daemon.state import STATE, DaemonState
+from corral.gguf import MemoryEstimate
 from corral.gpu import MemorySnapshot, probe
 from corral.store import Store
 
@@ -56,7 +57,7 @@ def create_app(
     store = Store(settings.models)
     infos = ModelInfoCache()
 
-    async def estimate(spec: RunnerSpec) -> int:
+    async def estimate(spec: RunnerSpec) -> MemoryEstimate:
         return await state.estimate(spec)
 
     scheduler = Scheduler(
@@ -81,7 +82,13 @@ def create_app(
         yield
         await scheduler.shutdown()
 
+    async def stop_runners(app: web.Application) -> None:
+        # Runs once the listener is closed and before aiohttp waits for open handlers:
+        # streams then end with an error line at once instead of running on.
+        await scheduler.shutdown()
+
     app.cleanup_ctx.append(lifetime)
+    app.on_shutdown.append(stop_runners)
     app.router.add_route("GET", "/", models.root)
     app.router.add_route("HEAD", "/", models.root)
     app.router.add_route("GET", "/api/version", models.version)

@@ -289,10 +289,10 @@ async def ps(request: web.Request) -> web.Response:
                 "digest": digest,
                 "details": details,
                 "expires_at": _expires(runner.expires_at, runner.keep_alive),
-                "size_vram": 0,
+                "size_vram": runner.size_vram,
                 "context_length": runner.spec.num_ctx,
                 "num_parallel": runner.spec.num_parallel,
-                "active_requests": runner.refcount - runner.waiting,
+                "active_requests": runner.active,
                 "queue_depth": runner.waiting,
             }
         )

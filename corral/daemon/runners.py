@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,14 +33,19 @@ _TAIL_BYTES = 8192
 
 @dataclass(frozen=True, slots=True)
 class RunnerSpec:
-    """What a runner is started with; two equal specs can share one runner."""
+    """What a runner is started with; two equal specs can share one runner.
+
+    A request's spec may leave two things to the scheduler: `num_parallel` 0 (as many
+    sequences as fit, up to 4) and `num_gpu` `None` (layers from the memory fit). The
+    spec a runner is started with has both decided.
+    """
 
     model_path: Path
     num_ctx: int
     num_parallel: int = 1
     num_batch: int = 512
     num_thread: int = 0
-    num_gpu: int = -1
+    num_gpu: int | None = None
     use_mmap: bool = True
     adapters: tuple[Path, ...] = ()
     embedding: bool = False
@@ -59,13 +64,13 @@ class RunnerSpec:
             "--ctx-size",
             str(self.num_ctx),
             "--parallel",
-            str(self.num_parallel),
+            str(max(1, self.num_parallel)),
             "--batch-size",
             str(self.num_batch),
             "--threads",
             str(self.num_thread),
             "--gpu-layers",
-            str(self.num_gpu),
+            str(-1 if self.num_gpu is None else self.num_gpu),
             "--parent-pid",
             str(os.getpid()),
         ]
@@ -76,6 +81,14 @@ class RunnerSpec:
         if not self.use_mmap:
             args.append("--no-mmap")
         return args
+
+    def serves(self, wanted: RunnerSpec) -> bool:
+        """Whether a runner started with this spec can serve a request for `wanted`."""
+        return self == replace(
+            wanted,
+            num_parallel=wanted.num_parallel or self.num_parallel,
+            num_gpu=self.num_gpu if wanted.num_gpu is None else wanted.num_gpu,
+        )
 
 
 class RunnerHandle(Protocol):
@@ -163,7 +176,8 @@ class SubprocessRunner:
         except TimeoutError:
             await runner.close()
             raise RunnerStartFailed(
-                f"runner failed to load: timed out after {load_timeout:.0f}s",
+                f"runner failed to load: timed out after {load_timeout:g}s"
+                " (CORRAL_LOAD_TIMEOUT); the runner was stopped",
                 stderr_tail=runner.tail.text,
             ) from None
         except BaseException:

@@ -20,7 +20,9 @@ class Settings:
     keep_alive: float
     load_timeout: float
     max_loaded_models: int
+    """Runners kept at once; 0 = 3 per GPU (3 on CPU), decided from each memory snapshot."""
     num_parallel: int
+    """Sequences per runner; 0 = as many as fit, up to 4, decided at each load."""
     max_queue: int
     context_length: int
     num_thread: int
@@ -43,8 +45,8 @@ class Settings:
             models=envconfig.models(),
             keep_alive=envconfig.keep_alive(),
             load_timeout=envconfig.load_timeout(),
-            max_loaded_models=envconfig.max_loaded_models() or 3,
-            num_parallel=envconfig.num_parallel() or 1,
+            max_loaded_models=envconfig.max_loaded_models(),
+            num_parallel=envconfig.num_parallel(),
             max_queue=envconfig.max_queue(),
             context_length=envconfig.context_length(),
             num_thread=envconfig.num_thread(),

@@ -14,7 +14,7 @@ from corral.daemon.runners import RunnerSpec
 from corral.daemon.scheduler import Scheduler
 from corral.daemon.settings import Settings
 from corral.errors import ModelNotFound
-from corral.gguf import estimate_memory
+from corral.gguf import MemoryEstimate, estimate_memory
 from corral.store import Store
 
 __all__ = ["STATE", "DaemonState"]
@@ -53,21 +53,24 @@ class DaemonState:
         if trained:
             num_ctx = min(num_ctx, trained)
         embedding = facts.is_embedding
+        # Ollama's convention: a negative num_gpu (the default -1) means "decide from the fit".
+        num_gpu = options.get("num_gpu")
         return RunnerSpec(
             model_path=facts.model.model_path,
             num_ctx=max(4, num_ctx),
             num_parallel=1 if embedding else self.settings.num_parallel,
             num_batch=int(options.get("num_batch") or 512),
             num_thread=int(options.get("num_thread") or self.settings.num_thread),
-            num_gpu=int(options.get("num_gpu", -1)),
+            num_gpu=None if num_gpu is None or int(num_gpu) < 0 else int(num_gpu),
             use_mmap=bool(options.get("use_mmap", True)),
             adapters=facts.model.adapters,
             embedding=embedding,
         )
 
-    async def estimate(self, spec: RunnerSpec) -> int:
+    async def estimate(self, spec: RunnerSpec) -> MemoryEstimate:
+        """The footprint of `spec` from its GGUF header (`num_parallel` decided)."""
         info = await self.infos.gguf(spec.model_path)
-        return estimate_memory(info, num_ctx=spec.num_ctx, num_parallel=spec.num_parallel).total
+        return estimate_memory(info, num_ctx=spec.num_ctx, num_parallel=max(1, spec.num_parallel))
 
 
 STATE = web.AppKey("state", DaemonState)

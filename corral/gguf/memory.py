@@ -22,6 +22,11 @@ buffer size`) for SmolLM2-135M and Gemma 3 270M at contexts of 512 to 32768:
   (`vocab × 4 × num_parallel`). Measured compute + output buffers against predictions:
   Gemma 3 270M 515.5 MiB / 515.5 at every context; SmolLM2 98.4 / 98.4 at ctx 512 and,
   without flash attention, 166.6 / 162.4 at ctx 8192 and 646.6 / 642.4 at ctx 32768.
+
+For offloading part of a model to a GPU, `layers` breaks weights and KV cache down by
+repeating block (`blk.N.*` tensors plus that layer's KV cache); llama.cpp offloads
+whole blocks, the last ones first. What is not in a block (token embeddings, output
+head) is `weights - Σ block weights`.
 """
 
 from __future__ import annotations
@@ -46,10 +51,17 @@ class MemoryEstimate:
     kv_cache: int
     compute: int
     context: int = 0
+    layers: tuple[int, ...] = ()
+    """Bytes of each repeating block: its weights plus its share of the KV cache."""
 
     @property
     def total(self) -> int:
         return self.weights + self.kv_cache + self.compute
+
+    @property
+    def non_repeating(self) -> int:
+        """Bytes outside the blocks: weights not in `blk.N.*` (embeddings, output head)."""
+        return max(0, self.total - self.compute - sum(self.layers))
 
 
 def estimate_memory(
@@ -76,13 +88,33 @@ def estimate_memory(
         )
     per_seq = min(num_ctx, info.context_length) if info.context_length else num_ctx
     ctx = per_seq * num_parallel
-    kv = 0 if info.is_embedding else round(ctx * kv_bytes_per_element * _kv_width(info))
+    widths = [] if info.is_embedding else _kv_widths(info)
+    kv_layers = [round(ctx * kv_bytes_per_element * width) for width in widths]
+    block_weights = _block_weights(info)
+    layers = tuple(
+        block_weights[i] + (kv_layers[i] if i < len(kv_layers) else 0)
+        for i in range(len(block_weights))
+    )
     return MemoryEstimate(
         weights=info.tensor_data_size,
-        kv_cache=kv,
+        kv_cache=sum(kv_layers),
         compute=_compute(info, ctx, num_parallel, flash_attention, min(ubatch, ctx)),
         context=ctx,
+        layers=layers,
     )
+
+
+def _block_weights(info: GGUFInfo) -> list[int]:
+    """Tensor bytes of each `blk.N.` block, for N below the block count."""
+    layers = info.block_count or 0
+    sizes = [0] * layers
+    for tensor in info.tensors:
+        if not tensor.name.startswith("blk."):
+            continue
+        number = tensor.name.split(".", 2)[1]
+        if number.isdigit() and int(number) < layers:
+            sizes[int(number)] += tensor.size
+    return sizes
 
 
 def _per_layer(value: Any, layers: int) -> list[int]:
@@ -94,15 +126,15 @@ def _per_layer(value: Any, layers: int) -> list[int]:
     return []
 
 
-def _kv_width(info: GGUFInfo) -> int:
-    """Σ over layers of kv_heads × (key_length + value_length): elements cached per token."""
+def _kv_widths(info: GGUFInfo) -> list[int]:
+    """Per layer, kv_heads × (key_length + value_length): elements cached per token."""
     layers = info.block_count or 0
     kv_heads = info.arch_value("attention.head_count_kv")
     if kv_heads is None:
         kv_heads = info.arch_value("attention.head_count")
     head_dim = info.head_dim or 0
     width = (info.key_length or head_dim) + (info.value_length or head_dim)
-    return sum(_per_layer(kv_heads, layers)) * width
+    return [heads * width for heads in _per_layer(kv_heads, layers)]
 
 
 def _compute(info: GGUFInfo, ctx: int, num_parallel: int, flash: bool, ubatch: int) -> int:

@@ -170,3 +170,30 @@ def test_model_info_verbose_keeps_arrays(tmp_path: Path) -> None:
     assert verbose["general.languages"] == ["a", "b", "c", "d", "e", "f"]
     assert verbose["tokenizer.ggml.tokens"] == tokens
     assert "general.name" not in verbose
+
+
+def test_layers_hold_each_blocks_weights_and_kv(tmp_path: Path) -> None:
+    path = tmp_path / "blocks.gguf"
+    md: dict[str, Any] = {
+        "general.architecture": "llama",
+        "llama.context_length": 1024,
+        "llama.embedding_length": 256,
+        "llama.block_count": 2,
+        "llama.attention.head_count": 8,
+        "llama.attention.head_count_kv": [2, 1],
+        "tokenizer.ggml.tokens": [f"t{i}" for i in range(100)],
+    }
+    tensors = [
+        TensorSpec("token_embd.weight", F32, (256, 100)),
+        TensorSpec("blk.0.attn_q.weight", F32, (256, 16)),
+        TensorSpec("blk.0.ffn_up.weight", F32, (256, 8)),
+        TensorSpec("blk.1.attn_q.weight", F32, (256, 4)),
+        TensorSpec("blk.9.stray.weight", F32, (4,)),  # beyond block_count: not a layer
+    ]
+    path.write_bytes(build_gguf(md, tensors))
+    estimate = estimate_memory(read_gguf(path), num_ctx=100)
+    kv0, kv1 = 2 * 64 * 100 * 2, 1 * 64 * 100 * 2
+    assert estimate.layers == (256 * 24 * 4 + kv0, 256 * 4 * 4 + kv1)
+    assert estimate.kv_cache == kv0 + kv1
+    assert estimate.non_repeating == 256 * 100 * 4 + 4 * 4
+    assert estimate.total == sum(estimate.layers) + estimate.non_repeating + estimate.compute

@@ -113,7 +113,10 @@ def test_runner_killed_mid_batch_fails_its_requests_with_its_stderr(
     assert daemon.runner_pids() and daemon.runner_pids()[0] != pids[0]
 
 
-def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
+def test_disconnect_mid_stream_stops_generation(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0], CORRAL_NUM_PARALLEL="1")
     client = ollama.Client(host=daemon.url)
     full = client.generate(**LONG)  # how long the whole answer takes on this machine
     assert full.eval_count and full.eval_count > 100 and full.eval_duration
@@ -128,9 +131,13 @@ def test_disconnect_mid_stream_stops_generation(daemon: Daemon) -> None:
     )
     assert quick.done and quick.total_duration
     assert quick.total_duration < full.eval_duration / 2
-    running = httpx.get(f"{daemon.url}/api/ps", timeout=10).json()["models"]
-    entry = next(m for m in running if m["model"] == CATALOG_MODEL)
-    assert entry["active_requests"] == 0 and entry["queue_depth"] == 0
+
+    def settled() -> bool:
+        running = httpx.get(f"{daemon.url}/api/ps", timeout=10).json()["models"]
+        entry = next(m for m in running if m["model"] == CATALOG_MODEL)
+        return bool(entry["active_requests"] == 0 and entry["queue_depth"] == 0)
+
+    assert _wait_for(settled, 30)
 
 
 def test_keep_alive_expiry_unloads(
@@ -173,3 +180,51 @@ def test_daemon_sigkill_leaves_no_runner(
         return state == "Z"
 
     assert _wait_for(lambda: all(gone(pid) for pid in pids), 15)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_daemon_signal_ends_open_streams_with_an_error_line(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object], sig: signal.Signals
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    lines: list[dict[str, object]] = []
+    with httpx.stream("POST", f"{daemon.url}/api/generate", json=LONG, timeout=120) as response:
+        assert response.status_code == 200
+        for raw in response.iter_lines():
+            if not raw:
+                continue
+            lines.append(json.loads(raw))
+            if len(lines) == 2:
+                pids = daemon.runner_pids()
+                assert len(pids) == 1
+                daemon.process.send_signal(sig)
+    assert lines[-1] == {"error": "the server is shutting down; the request was not finished"}
+    assert not any(line.get("done") for line in lines)
+    assert daemon.process.wait(30) == 0
+    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
+
+
+def test_daemon_sigterm_during_a_load_stops_the_loading_runner(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    answers: list[httpx.Response | Exception] = []
+
+    def request() -> None:
+        try:
+            answers.append(httpx.post(f"{daemon.url}/api/generate", json=LONG, timeout=120))
+        except httpx.HTTPError as exc:
+            answers.append(exc)
+
+    waiter = threading.Thread(target=request)
+    waiter.start()
+    assert _wait_for(lambda: "starting runner pid=" in daemon.log.read_text())
+    pid = int(daemon.log.read_text().split("starting runner pid=")[1].split()[0])
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(30) == 0
+    waiter.join(30)
+    assert "loaded model=" not in daemon.log.read_text()  # it was still loading
+    assert isinstance(answers[0], httpx.Response), answers
+    assert answers[0].status_code == 503
+    assert "shutting down" in answers[0].json()["error"]
+    assert not Path(f"/proc/{pid}").exists()
