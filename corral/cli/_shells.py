@@ -292,7 +292,8 @@ def _zsh(specs: list[CommandSpec]) -> str:
             lines.append(f"'{'*' if spec.many_models else '1'}:model:_corral_models'")
         lines.append("'*:argument:_default'" if not spec.many_models else "")
         body = " \\\n                ".join(line for line in lines if line)
-        cases.append(f"        {spec.name})\n            _arguments -s \\\n                {body}\n            ;;")
+        head = f"        {spec.name})\n            _arguments -s \\\n"
+        cases.append(f"{head}                {body}\n            ;;")
     return (
         _ZSH.replace("@HOST@", DEFAULT_HOST)
         .replace("@NAMESPACE@", DEFAULT_NAMESPACE)
@@ -335,9 +336,7 @@ def _fish_escape(text: str) -> str:
 
 
 def _fish(specs: list[CommandSpec]) -> str:
-    lines = [
-        _FISH_HEAD.replace("@HOST@", DEFAULT_HOST).replace("@NAMESPACE@", DEFAULT_NAMESPACE)
-    ]
+    lines = [_FISH_HEAD.replace("@HOST@", DEFAULT_HOST).replace("@NAMESPACE@", DEFAULT_NAMESPACE)]
     for spec in specs:
         seen = f"'__fish_seen_subcommand_from {spec.name}'"
         lines.append(
