@@ -19,7 +19,7 @@ MAX_IMAGE_BYTES = 100 * 1024 * 1024
 _PATH = re.compile(
     r"""(?:'(?P<single>[^']+?\.(?i:jpe?g|png|webp))'"""
     r'''|"(?P<double>[^"]+?\.(?i:jpe?g|png|webp))"'''
-    r"""|(?P<bare>(?:[a-zA-Z]:)?(?:\./|/|~/|\\)(?:\\ |[^\s])+?\.(?i:jpe?g|png|webp)))(?=\s|$)"""
+    r"""|(?P<bare>(?:[a-zA-Z]:)?(?:\./|/|~/|\\)(?:\\ |[^\s])+?\.(?i:jpe?g|png|webp)))(?!\w)"""
 )
 
 _MAGIC = (

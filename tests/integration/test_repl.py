@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.base import PipeInput
@@ -48,8 +47,8 @@ class Harness:
     def send(self, text: str) -> None:
         self.pipe.send_text(text)
 
-    async def until(self, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-        async with asyncio.timeout(timeout):
+    async def until(self, check: Callable[[], bool], what: str) -> None:
+        async with asyncio.timeout(120):
             while not check():
                 assert self.task is not None
                 if self.task.done():
@@ -123,7 +122,9 @@ def make_repl(
     store.close()
 
 
-async def test_multi_turn_session_is_saved(make_repl: Callable[..., Harness], store: SessionStore) -> None:
+async def test_multi_turn_session_is_saved(
+    make_repl: Callable[..., Harness], store: SessionStore
+) -> None:
     repl = make_repl()
     first = await repl.ask("What is the capital of France? Answer in one word.")
     assert "paris" in first.lower()
@@ -288,7 +289,7 @@ async def test_save_then_load_the_saved_model(
         assert answer.strip()
         await repl.bye()
     finally:
-        httpx.request("DELETE", f"{daemon.url}/api/delete", json={"model": "repl-saved"})
+        await repl.repl.client.delete("repl-saved")
 
 
 async def test_resume_a_stored_session(
