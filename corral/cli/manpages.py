@@ -131,7 +131,7 @@ def render_page(
 
 def render_pages(root: click.Group) -> dict[str, str]:
     """`{"corral.1": ..., "corral-run.1": ...}` for `root` and each of its commands."""
-    root_ctx = click.Context(root, info_name="corral")
+    root_ctx = click.Context(root, info_name="corral", **root.context_settings)
     names = []
     commands = []
     for name in root.list_commands(root_ctx):
