@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -239,22 +241,38 @@ class Repl:
 
     @contextlib.contextmanager
     def _interrupts(self, task: asyncio.Task[Any]) -> Iterator[None]:
-        """While `task` runs, Ctrl+C cancels it; other keys wait for the next prompt."""
+        """While `task` runs, Ctrl+C cancels it; other keys wait for the next prompt.
+
+        The terminal is in raw mode, so Ctrl+C arrives as a key; a SIGINT (sent
+        before raw mode took hold, or by `kill -INT`) does the same.
+        """
         source = self._input
+        loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            if not self._interrupted:
+                self._interrupted = True
+                task.cancel()
 
         def on_keys() -> None:
             kept = []
             for press in source.read_keys():
-                if press.key == Keys.ControlC and not self._interrupted:
-                    self._interrupted = True
-                    task.cancel()
+                if press.key == Keys.ControlC:
+                    interrupt()
                 else:
                     kept.append(press)
             if kept:
                 store_typeahead(source, kept)
 
-        with source.raw_mode(), source.attach(on_keys):
-            yield
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(interrupt))
+        try:
+            with source.raw_mode(), source.attach(on_keys):
+                yield
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     async def _save(
         self, message: dict[str, Any], view: AnswerView, final: dict[str, Any] | None
