@@ -145,7 +145,7 @@ def test_format_json_system_and_options(daemon: Daemon) -> None:
         "-o",
         "temperature=0",
         "-o",
-        "num_predict=64",
+        "num_predict=200",
         "--keepalive",
         "1m",
     )
@@ -199,6 +199,7 @@ def test_list_ps_show_json_against_the_daemon(daemon: Daemon) -> None:
     assert CATALOG_MODEL in names
     shown = json.loads(corral(daemon, "show", CATALOG_MODEL, "--json").stdout)
     assert "completion" in shown["capabilities"]
-    corral(daemon, "run", CATALOG_MODEL, "hi", "-o", "num_predict=1")
+    loaded = corral(daemon, "run", CATALOG_MODEL, "hi", "-o", "num_predict=1", "--keepalive", "10m")
+    assert loaded.returncode == 0, loaded.stderr
     running = json.loads(corral(daemon, "ps", "--json").stdout)
-    assert any(m["name"] == CATALOG_MODEL for m in running)
+    assert CATALOG_MODEL in [m.get("name") or m.get("model") for m in running], running
