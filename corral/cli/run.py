@@ -158,7 +158,8 @@ def cli_run(
     """Run a model: answer PROMPT, or chat.
 
     The answer is streamed to stdout. Piped input comes first in the prompt and
-    PROMPT after it, separated by a blank line. With neither, a chat starts.
+    PROMPT after it, separated by a blank line. With neither, on a terminal, a
+    chat starts; it is saved, and --resume continues it later.
 
     \b
     Examples:
@@ -173,9 +174,12 @@ def cli_run(
     options = parse_options(option_values)
     resume_id = _parse_resume(resume)
     piped = None if is_tty(sys.stdin) else sys.stdin.read()
-    interactive = not prompt and piped is None
+    # As Ollama: a chat needs a terminal on both ends; `corral run m > file` only loads m.
+    interactive = not prompt and piped is None and is_tty(sys.stdout)
     if resume_id is not None and not interactive:
-        raise click.UsageError("--resume continues a chat; give no PROMPT and no piped input")
+        raise click.UsageError(
+            "--resume continues a chat; give no PROMPT, no piped input, and run it on a terminal"
+        )
 
     client = connect(ctx)
     ensure_model(client, model, insecure=insecure)
