@@ -162,7 +162,10 @@ def test_zsh_script_parses() -> None:
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
 def test_fish_completes_models(store_dir: Path) -> None:
-    script = f"source {ROOT / 'completions/corral.fish'}; complete -C 'corral run sm'"
+    script = (
+        f"source {ROOT / 'completions/corral.fish'}; complete -C 'corral run sm';"
+        " complete -C 'corral run --fo'; complete -C 'corral completion '"
+    )
     result = subprocess.run(
         ["fish", "--no-config", "-c", script],
         capture_output=True,
@@ -170,4 +173,7 @@ def test_fish_completes_models(store_dir: Path) -> None:
         timeout=30,
         env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "CORRAL_MODELS": str(store_dir)},
     )
-    assert "smollm2:135m" in result.stdout, result.stderr
+    lines = result.stdout.splitlines()
+    assert "smollm2:135m" in lines and "smollm2:latest" in lines, result.stderr
+    assert any(line.startswith("--format\t") for line in lines)
+    assert {"bash", "zsh", "fish"} <= set(lines)
