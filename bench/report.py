@@ -154,20 +154,21 @@ def _cell(value: float | None, unit: str) -> str:
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """A Markdown table: measure, corral, anchor, ratio, target, result."""
-    header = ("measure", "corral", "anchor", "ratio", "target", "result")
+    """A Markdown table: measure, corral, anchor, ratio, target, result, note."""
+    header = ("measure", "corral", "anchor", "ratio", "target", "result", "note")
     lines: list[tuple[str, ...]] = [header]
     for row in rows:
         ratio = row.ratio
         passed = row.passed
         lines.append(
             (
-                row.measure + (f" ({row.note})" if row.note else ""),
+                row.measure,
                 _cell(row.corral, row.unit),
                 _cell(row.anchor, row.unit),
                 "-" if ratio is None else f"{ratio:.2f}",
                 "-" if row.target is None else row.target.describe(row.unit),
                 "ref" if passed is None else ("pass" if passed else "FAIL"),
+                row.note,
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -199,7 +199,7 @@ class Bench:
                 "-n",
                 str(self.s.tokens),
                 "-r",
-                "3",
+                str(min(3, self.s.reps)),
                 "-o",
                 "json",
             ],
@@ -283,7 +283,7 @@ class Bench:
 
     def cold_start(self, corral: Corral, blob: Path, model: str, label: str) -> None:
         log(f"cold start {label}")
-        reps = max(3, self.s.reps // 2)
+        reps = max(1, (self.s.reps + 1) // 2)
 
         def ours() -> float:
             corral.unload(model)
@@ -320,7 +320,7 @@ class Bench:
     def chat(self, corral: Corral, anchor: LlamaServer, model: str, label: str) -> None:
         log(f"10-turn chat {label}")
         corral.unload(model)  # start from an empty KV cache, like the fresh anchor slot
-        n_predict = 32
+        n_predict = 16
         ours: list[dict[str, Any]] = []
         theirs: list[dict[str, Any]] = []
         mine = [{"role": "system", "content": CHAT_SYSTEM}]
@@ -397,7 +397,7 @@ class Bench:
                 [partial(anchor_complete, self.client, anchor.url, body) for body in bodies]
             )
 
-        reps = max(3, self.s.reps // 2)
+        reps = max(1, (self.s.reps + 1) // 2)
         a, b = alternate(reps, ours, theirs)
         flat_a = [c for run in a for c in run]
         flat_b = [c for run in b for c in run]
