@@ -417,9 +417,11 @@ class Bench:
         anchor_complete(self.client, anchor.url, {"prompt": COUNTING, **self.s.anchor_options(8)})
 
 
-def run(settings: Settings, models: list[str]) -> list[Row]:
+def run(settings: Settings, models: list[str], rows: list[Row]) -> None:
+    """Measure everything, appending to `rows` as it goes (so an interrupted run shows some)."""
     bin_dir = build_llama()
     bench = Bench(settings, bin_dir)
+    bench.rows = rows
     store = CACHE / "corral-models"
     env = {
         "CORRAL_NUM_THREAD": str(settings.threads),
@@ -470,7 +472,6 @@ def run(settings: Settings, models: list[str]) -> list[Row]:
         for server in reversed(started):
             server.stop()
         bench.client.close()
-    return bench.rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -488,12 +489,15 @@ def main(argv: list[str] | None = None) -> int:
     # A plain SIGTERM would skip the `finally` that stops both servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
+    rows: list[Row] = []
     try:
-        rows = run(settings, [m.strip() for m in args.models.split(",") if m.strip()])
+        run(settings, [m.strip() for m in args.models.split(",") if m.strip()], rows)
     except (RuntimeError, subprocess.CalledProcessError, httpx.HTTPError, OSError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
+        _partial(rows)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        _partial(rows)
         return 130
     (CACHE / "last-run.json").write_text(
         json.dumps(
@@ -520,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return exit_code(rows)
+
+
+def _partial(rows: list[Row]) -> None:
+    if rows:
+        print("bench: interrupted; what was measured so far:", file=sys.stderr)
+        print(format_table(rows), file=sys.stderr)
 
 
 if __name__ == "__main__":
