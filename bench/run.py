@@ -46,7 +46,7 @@ from bench.report import (
     format_table,
     median,
 )
-from bench.servers import Corral, LlamaServer, model_blob
+from bench.servers import Corral, LlamaServer, cpu_seconds, model_blob
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -219,13 +219,30 @@ class Bench:
     ) -> None:
         n = self.s.tokens
         log(f"single-stream decode {label}: {self.s.reps} runs each")
-        ours, theirs = alternate(
-            self.s.reps,
-            lambda: corral_generate(self.client, corral.url, self.corral_body(model, COUNTING, n)),
-            lambda: anchor_complete(
+        # CPU time per generated token, per process: where corral's time goes.
+        daemon_cpu: list[float] = []
+        runner_cpu: list[float] = []
+        anchor_cpu: list[float] = []
+
+        def mine() -> Completion:
+            pids = corral.runner_pids()
+            before = cpu_seconds(pids), cpu_seconds(corral.pids())
+            c = corral_generate(self.client, corral.url, self.corral_body(model, COUNTING, n))
+            tokens = max(1, c.stream.tokens)
+            runner_cpu.append((cpu_seconds(pids) - before[0]) / tokens * 1e3)
+            daemon_cpu.append((cpu_seconds(corral.pids()) - before[1]) / tokens * 1e3)
+            return c
+
+        def other() -> Completion:
+            pids = anchor.pids()
+            before = cpu_seconds(pids)
+            c = anchor_complete(
                 self.client, anchor.url, {"prompt": COUNTING, **self.s.anchor_options(n)}
-            ),
-        )
+            )
+            anchor_cpu.append((cpu_seconds(pids) - before) / max(1, c.stream.tokens) * 1e3)
+            return c
+
+        ours, theirs = alternate(self.s.reps, mine, other)
         note = _count_note(ours, theirs, n)
         self.rows.append(
             _row(
@@ -244,6 +261,16 @@ class Bench:
                 "tok/s",
                 corral_server,
                 [c.final["timings"]["predicted_per_second"] for c in theirs],
+            )
+        )
+        total = [a + b for a, b in zip(runner_cpu, daemon_cpu, strict=True)]
+        self.rows.append(
+            _row(
+                f"CPU time per token, 1 stream, {label}",
+                "ms",
+                total,
+                anchor_cpu,
+                note=f"corral runner {median(runner_cpu):.2f} + daemon {median(daemon_cpu):.2f}",
             )
         )
         if bench_tg is not None:

@@ -19,7 +19,21 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["Corral", "LlamaServer", "free_port", "model_blob"]
+__all__ = ["Corral", "LlamaServer", "cpu_seconds", "free_port", "model_blob"]
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU time the processes have used so far (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
 
 
 def free_port() -> int:
@@ -97,6 +111,10 @@ class Corral:
         if self.process is not None:
             _stop(self.process)
             self.process = None
+
+    def pids(self) -> list[int]:
+        """The daemon process itself."""
+        return [self.process.pid] if self.process is not None else []
 
     def runner_pids(self) -> list[int]:
         """The daemon's runner subprocesses (for profiling)."""
@@ -225,6 +243,9 @@ class LlamaServer:
                     pass
                 time.sleep(poll)
         raise RuntimeError(f"llama-server was not ready within {timeout:.0f} s: {_tail(self.log)}")
+
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None else []
 
     def start(self) -> None:
         self.spawn()
