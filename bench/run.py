@@ -160,7 +160,12 @@ class Bench:
         self.s = settings
         self.bin = bin_dir
         self.rows: list[Row] = []
-        self.client = httpx.Client(timeout=httpx.Timeout(300, connect=5))
+        # A fresh connection per request for both servers: llama-server closes idle ones after
+        # 5 s, and reusing one it has just closed fails ("Server disconnected").
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(300, connect=5),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 
