@@ -130,6 +130,7 @@ def _register() -> None:
     from corral.cli.ps import cli_ps
     from corral.cli.pull import cli_pull, cli_push
     from corral.cli.run import cli_run, cli_stop
+    from corral.cli.shell import cli_completion, cli_history
 
     for command in (
         cli_run,
@@ -142,6 +143,8 @@ def _register() -> None:
         cli_cp,
         cli_rm,
         cli_create,
+        cli_completion,
+        cli_history,
     ):
         cli.add_command(command)
     cli.add_command(cli_list, "ls")

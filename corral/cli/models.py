@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -10,19 +13,51 @@ from corral.cli._daemon import connect
 from corral.cli._render import list_table, show_summary
 from corral.errors import CorralError, NotFound
 
-__all__ = ["cli_cp", "cli_list", "cli_rm", "cli_show"]
+__all__ = ["cli_cp", "cli_list", "cli_rm", "cli_show", "echo_json", "matching"]
+
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON, for scripts."
+)
+
+
+def echo_json(value: object) -> None:
+    """`value` as indented JSON on stdout, one final newline."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def matching(models: object, prefix: str | None) -> list[Mapping[str, Any]]:
+    """The model entries of a list/ps answer whose name starts with `prefix` (any case)."""
+    entries: Sequence[object] = models if isinstance(models, list) else []
+    chosen = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        name = str(entry.get("name") or entry.get("model") or "")
+        if not prefix or name.lower().startswith(prefix.lower()):
+            chosen.append(entry)
+    return chosen
+
 
 _SHOW_FLAGS = ("license", "modelfile", "parameters", "system", "template")
 
 
 @click.command("list")
 @click.argument("prefix", required=False)
+@JSON_OPTION
 @click.pass_context
-def cli_list(ctx: click.Context, prefix: str | None) -> None:
-    """List local models, optionally those whose name starts with PREFIX."""
-    answer = connect(ctx).list()
-    models = answer.get("models")
-    click.echo(list_table(models if isinstance(models, list) else [], datetime.now(UTC), prefix))
+def cli_list(ctx: click.Context, prefix: str | None, as_json: bool) -> None:
+    """List local models, optionally those whose name starts with PREFIX.
+
+    \b
+    Examples:
+      corral list
+      corral list --json | jq -r '.[].name'
+    """
+    models = matching(connect(ctx).list().get("models"), prefix)
+    if as_json:
+        echo_json(models)
+        return
+    click.echo(list_table(models, datetime.now(UTC)))
 
 
 @click.command("show")
@@ -33,6 +68,7 @@ def cli_list(ctx: click.Context, prefix: str | None) -> None:
 @click.option("--system", is_flag=True, help="Show the model's system message.")
 @click.option("--template", is_flag=True, help="Show the model's prompt template.")
 @click.option("-v", "--verbose", is_flag=True, help="Ask for the full metadata.")
+@JSON_OPTION
 @click.pass_context
 def cli_show(
     ctx: click.Context,
@@ -43,8 +79,16 @@ def cli_show(
     system: bool,
     template: bool,
     verbose: bool,
+    as_json: bool,
 ) -> None:
-    """Show information about a model."""
+    """Show information about a model.
+
+    \b
+    Examples:
+      corral show smollm2:135m
+      corral show smollm2:135m --modelfile
+      corral show smollm2:135m --json | jq .capabilities
+    """
     chosen = [
         name
         for name, flag in zip(
@@ -57,7 +101,12 @@ def cli_show(
             "only one of '--license', '--modelfile', '--parameters', '--system', "
             "or '--template' can be specified"
         )
+    if as_json and chosen:
+        raise click.UsageError(f"--json cannot be combined with --{chosen[0]}")
     info = connect(ctx).show(model, verbose=verbose)
+    if as_json:
+        echo_json(info)
+        return
     if not chosen:
         click.echo(show_summary(info), nl=False)
         return

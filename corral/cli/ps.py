@@ -8,15 +8,19 @@ import click
 
 from corral.cli._daemon import connect
 from corral.cli._render import ps_table
+from corral.cli.models import JSON_OPTION, echo_json, matching
 
 __all__ = ["cli_ps"]
 
 
 @click.command("ps")
 @click.argument("prefix", required=False)
+@JSON_OPTION
 @click.pass_context
-def cli_ps(ctx: click.Context, prefix: str | None) -> None:
+def cli_ps(ctx: click.Context, prefix: str | None, as_json: bool) -> None:
     """List running models, optionally those whose name starts with PREFIX."""
-    answer = connect(ctx).ps()
-    models = answer.get("models")
-    click.echo(ps_table(models if isinstance(models, list) else [], datetime.now(UTC), prefix))
+    models = matching(connect(ctx).ps().get("models"), prefix)
+    if as_json:
+        echo_json(models)
+        return
+    click.echo(ps_table(models, datetime.now(UTC)))
