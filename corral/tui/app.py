@@ -1,0 +1,67 @@
+"""`CorralApp`: the screens as modes, global bindings, command palette entries and keymap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from corral.client import AsyncClient
+from corral.sessions import SessionStore
+from corral.tui.chat_screen import ChatScreen
+from corral.tui.services import Services
+
+__all__ = ["CorralApp"]
+
+
+class CorralApp(App[None]):
+    """The corral TUI.
+
+    Args:
+        host: the daemon (`host:port` or URL; default CORRAL_HOST).
+        store: the session store (default `<CORRAL_HOME>/sessions.db`).
+        keymap: binding id → keys, from `[tui.keys]` of the config file.
+    """
+
+    TITLE = "corral"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {"chat": ChatScreen}
+    DEFAULT_MODE = "chat"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "switch_mode('chat')", "Chat", id="chat"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        store: SessionStore | None = None,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = Services(AsyncClient(host), store or SessionStore())
+        self._keymap = dict(keymap or {})
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.sub_title = self.services.client.base_url
+
+    async def on_unmount(self) -> None:
+        await self.services.client.aclose()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Chat", "Open the chat screen", lambda: self.switch_mode("chat"))
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand("New chat", "Open a new chat tab", screen.action_new_chat)
+            yield SystemCommand(
+                "Close chat", "Close the current chat tab", screen.action_close_chat
+            )
+            yield SystemCommand(
+                "Search chats", "Full-text search over saved chats", screen.action_search
+            )

@@ -1,0 +1,188 @@
+"""One chat (a tab): model picker, messages, prompt box and the answer's usage line.
+
+The answer streams in a worker; Esc cancels that worker, which closes the HTTP
+stream (the daemon sees the client go away) and keeps the chat and the partial
+answer. Every exchange is saved to the session store in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, Select
+from textual.worker import Worker, WorkerState
+
+from corral.errors import CorralError
+from corral.sessions import Session, StoredMessage
+from corral.tui.format import answer_usage
+from corral.tui.message_item import MessageItem
+from corral.tui.prompt_input import PromptInput
+from corral.tui.services import services
+
+__all__ = ["ChatView"]
+
+
+class ChatView(Vertical):
+    """A conversation with one model, stored as one session."""
+
+    DEFAULT_CSS = """
+    ChatView { height: 1fr; }
+    ChatView #bar { height: 3; }
+    ChatView #model { width: 1fr; }
+    ChatView #usage { height: 1; color: $text-muted; padding: 0 1; }
+    ChatView #messages { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel answer", id="cancel")
+    ]
+
+    class Answered(Message):
+        """An answer finished (or was canceled); the sidebar refreshes on it."""
+
+    def __init__(self, *, session: Session | None = None, model: str | None = None) -> None:
+        super().__init__()
+        self.session_id: int | None = session.id if session else None
+        self.history: list[StoredMessage] = list(session.messages) if session else []
+        self.system: str | None = session.system if session else None
+        self.options: dict[str, Any] = dict(session.options) if session else {}
+        self.model: str | None = session.model if session else model
+        self.usage = ""
+        self._answer: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="bar"):
+            yield Select[str]([], prompt="pick a model", id="model", allow_blank=True)
+        with VerticalScroll(id="messages"):
+            for message in self.history:
+                yield MessageItem(message.role, message.content, thinking=message.thinking)
+        yield Label("", id="usage")
+        yield PromptInput(id="prompt")
+
+    def on_mount(self) -> None:
+        self.run_worker(self._load_models(), group="models", exit_on_error=False)
+        self.query_one(PromptInput).focus()
+
+    async def _load_models(self) -> None:
+        try:
+            names = await services(self).model_names()
+        except CorralError as exc:
+            self.notify(exc.message, severity="error", title="models")
+            return
+        select = self.query_one("#model", Select)
+        if self.model and self.model not in names:
+            names = [self.model, *names]
+        select.set_options([(name, name) for name in names])
+        if self.model is None and names:
+            self.model = names[0]
+        if self.model:
+            select.value = self.model
+
+    @on(Select.Changed, "#model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.model = event.value
+
+    @property
+    def busy(self) -> bool:
+        return self._answer is not None and self._answer.state in {
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        }
+
+    @on(PromptInput.Submitted)
+    def _submitted(self, event: PromptInput.Submitted) -> None:
+        event.stop()
+        self.send(event.text)
+
+    def send(self, text: str) -> None:
+        """Ask the current model; refused (with a notification) while an answer streams."""
+        if self.busy:
+            self.notify("an answer is still streaming; Esc cancels it", severity="warning")
+            return
+        if not self.model:
+            self.notify("pick a model first", severity="error")
+            return
+        self._answer = self.run_worker(
+            self._ask(self.model, text), group="answer", exclusive=True, exit_on_error=False
+        )
+
+    def action_cancel(self) -> None:
+        if self.busy and self._answer is not None:
+            self._answer.cancel()
+
+    async def _ask(self, model: str, text: str) -> None:
+        messages = self.query_one("#messages", VerticalScroll)
+        await messages.mount(MessageItem("user", text))
+        answer = MessageItem("assistant")
+        await messages.mount(answer)
+        messages.scroll_end(animate=False)
+        user = StoredMessage("user", text)
+        wire = [m.to_chat() for m in [*self.history, user]]
+        if self.system:
+            wire.insert(0, {"role": "system", "content": self.system})
+        final: dict[str, Any] = {}
+        note: str | None = None
+        try:
+            async for chunk in services(self).client.chat(model, wire, options=self.options):
+                message = chunk.get("message") or {}
+                if message.get("thinking"):
+                    answer.append_thinking(str(message["thinking"]))
+                await answer.append(str(message.get("content") or ""))
+                messages.scroll_end(animate=False)
+                if chunk.get("done"):
+                    final = dict(chunk)
+        except asyncio.CancelledError:
+            note = "(canceled)"
+            await self._finish(model, user, answer, final, note)
+            raise
+        except CorralError as exc:
+            note = f"error: {exc.message}"
+            self.notify(exc.message, severity="error", title=model)
+        await self._finish(model, user, answer, final, note)
+
+    async def _finish(
+        self,
+        model: str,
+        user: StoredMessage,
+        answer: MessageItem,
+        final: dict[str, Any],
+        note: str | None,
+    ) -> None:
+        await answer.finish(note)
+        self.usage = answer_usage(final) if final else (note or "")
+        self.query_one("#usage", Label).update(self.usage)
+        reply = StoredMessage(
+            "assistant",
+            answer.text,
+            answer.thinking or None,
+            metrics={k: v for k, v in final.items() if k.endswith(("_count", "_duration"))} or None,
+        )
+        self.history += [user, reply]
+        try:
+            await asyncio.shield(self._save(model, [user, reply]))
+        except CorralError as exc:
+            self.notify(exc.message, severity="error", title="sessions")
+        self.post_message(self.Answered())
+
+    async def _save(self, model: str, new: list[StoredMessage]) -> None:
+        store = services(self).store
+        if self.session_id is None:
+            self.session_id = await asyncio.to_thread(
+                store.create, model, system=self.system, options=self.options
+            )
+        else:
+            await asyncio.to_thread(
+                store.update,
+                self.session_id,
+                model=model,
+                system=self.system,
+                options=self.options,
+            )
+        await asyncio.to_thread(store.append, self.session_id, new)
