@@ -26,9 +26,9 @@ def cpu_times(stat: Path = _STAT) -> tuple[int, int] | None:
     try:
         first = stat.read_text().splitlines()[0].split()
         values = [int(v) for v in first[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
     except (OSError, IndexError, ValueError):
         return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
     total = sum(values[:8])
     return total - idle, total
 

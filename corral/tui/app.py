@@ -12,7 +12,9 @@ from textual.screen import Screen
 from corral.client import AsyncClient
 from corral.sessions import SessionStore
 from corral.tui.chat_screen import ChatScreen
+from corral.tui.models_screen import ModelsScreen
 from corral.tui.services import Services
+from corral.tui.system_screen import SystemScreen
 
 __all__ = ["CorralApp"]
 
@@ -27,10 +29,16 @@ class CorralApp(App[None]):
     """
 
     TITLE = "corral"
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {"chat": ChatScreen}
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
+        "chat": ChatScreen,
+        "models": ModelsScreen,
+        "system": SystemScreen,
+    }
     DEFAULT_MODE = "chat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "switch_mode('chat')", "Chat", id="chat"),
+        Binding("f2", "switch_mode('models')", "Models", id="models"),
+        Binding("f3", "switch_mode('system')", "System", id="system"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -54,9 +62,17 @@ class CorralApp(App[None]):
     async def on_unmount(self) -> None:
         await self.services.client.aclose()
 
+    def _models(self) -> None:
+        self.switch_mode("models")
+
+    def _system(self) -> None:
+        self.switch_mode("system")
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Chat", "Open the chat screen", lambda: self.switch_mode("chat"))
+        yield SystemCommand("Models", "Local models: pull, delete, details", self._models)
+        yield SystemCommand("System", "GPUs, memory and loaded models", self._system)
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New chat", "Open a new chat tab", screen.action_new_chat)
             yield SystemCommand(
@@ -65,3 +81,9 @@ class CorralApp(App[None]):
             yield SystemCommand(
                 "Search chats", "Full-text search over saved chats", screen.action_search
             )
+        if isinstance(screen, ModelsScreen):
+            yield SystemCommand("Pull a model", "Download a model", screen.action_pull)
+            yield SystemCommand("Delete model", "Delete the selected model", screen.action_delete)
+            yield SystemCommand("Refresh models", "Reload the model list", screen.action_refresh)
+        if isinstance(screen, SystemScreen):
+            yield SystemCommand("Unload model", "Unload the selected model", screen.action_unload)
