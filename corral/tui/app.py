@@ -12,6 +12,7 @@ from textual.screen import Screen
 from corral.client import AsyncClient
 from corral.sessions import SessionStore
 from corral.tui.chat_screen import ChatScreen
+from corral.tui.editor_screen import EditorScreen
 from corral.tui.models_screen import ModelsScreen
 from corral.tui.services import Services
 from corral.tui.system_screen import SystemScreen
@@ -33,12 +34,14 @@ class CorralApp(App[None]):
         "chat": ChatScreen,
         "models": ModelsScreen,
         "system": SystemScreen,
+        "editor": EditorScreen,
     }
     DEFAULT_MODE = "chat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "switch_mode('chat')", "Chat", id="chat"),
         Binding("f2", "switch_mode('models')", "Models", id="models"),
         Binding("f3", "switch_mode('system')", "System", id="system"),
+        Binding("f4", "switch_mode('editor')", "Editor", id="editor"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -68,11 +71,24 @@ class CorralApp(App[None]):
     def _system(self) -> None:
         self.switch_mode("system")
 
+    def _editor(self) -> None:
+        self.switch_mode("editor")
+
+    async def action_edit_model(self, name: str) -> None:
+        """Open `name`'s Modelfile in the editor."""
+        await self.switch_mode("editor")
+        screen = self.screen
+        if isinstance(screen, EditorScreen):
+            screen.open_model(name)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Chat", "Open the chat screen", lambda: self.switch_mode("chat"))
         yield SystemCommand("Models", "Local models: pull, delete, details", self._models)
         yield SystemCommand("System", "GPUs, memory and loaded models", self._system)
+        yield SystemCommand(
+            "Modelfile editor", "Write a Modelfile and create a model", self._editor
+        )
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New chat", "Open a new chat tab", screen.action_new_chat)
             yield SystemCommand(
@@ -87,3 +103,10 @@ class CorralApp(App[None]):
             yield SystemCommand("Refresh models", "Reload the model list", screen.action_refresh)
         if isinstance(screen, SystemScreen):
             yield SystemCommand("Unload model", "Unload the selected model", screen.action_unload)
+        if isinstance(screen, EditorScreen):
+            yield SystemCommand(
+                "Create model", "Create the model from this Modelfile", screen.action_create
+            )
+            yield SystemCommand(
+                "Open Modelfile", "Load a Modelfile from a file", screen.action_open_file
+            )

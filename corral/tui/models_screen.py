@@ -54,6 +54,7 @@ class ModelsScreen(Screen[None]):
         self.pull_status = ""
         self._sort = 0
         self._pull: Worker[None] | None = None
+        self._listed = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,6 +76,10 @@ class ModelsScreen(Screen[None]):
         self.action_refresh()
         table.focus()
 
+    def on_screen_resume(self) -> None:
+        if self._listed:  # coming back: a model may have been created or pulled meanwhile
+            self.action_refresh()
+
     # -- listing ------------------------------------------------------------------
 
     def action_refresh(self) -> None:
@@ -87,6 +92,7 @@ class ModelsScreen(Screen[None]):
             self.notify(exc.message, severity="error", title="models")
             return
         self.models = [m for m in listing.get("models") or [] if isinstance(m, dict)]
+        self._listed = True
         self._fill()
 
     @property
