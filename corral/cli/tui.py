@@ -13,7 +13,7 @@ def run_tui(host: str | None) -> None:
     from corral.tui import CorralApp
     from corral.tui.config import keymap
 
-    keys = keymap()
+    keys = keymap(known=set(CorralApp.binding_ids()))
     with SessionStore() as store:
         CorralApp(host, store=store, keymap=keys).run()
 

@@ -10,11 +10,15 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from corral.client import AsyncClient
+from corral.errors import CorralError
 from corral.sessions import SessionStore
 from corral.tui.chat_screen import ChatScreen
+from corral.tui.chat_view import ChatView
+from corral.tui.config import save_keymap
 from corral.tui.editor_screen import EditorScreen
 from corral.tui.models_screen import ModelsScreen
 from corral.tui.services import Services
+from corral.tui.sidebar import ChatSidebar
 from corral.tui.system_screen import SystemScreen
 
 __all__ = ["CorralApp"]
@@ -65,6 +69,28 @@ class CorralApp(App[None]):
     async def on_unmount(self) -> None:
         await self.services.client.aclose()
 
+    @classmethod
+    def binding_ids(cls) -> dict[str, str]:
+        """Every remappable binding id with its default keys (app and screens)."""
+        ids: dict[str, str] = {}
+        owners: list[type[object]] = [cls, ChatScreen, ModelsScreen, SystemScreen]
+        owners += [EditorScreen, ChatView, ChatSidebar]
+        for owner in owners:
+            for binding in getattr(owner, "BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids[binding.id] = binding.key
+        return ids
+
+    def action_save_keys(self) -> None:
+        """Write every binding (with its current keys) to `[tui.keys]` of the config file."""
+        keys = {**self.binding_ids(), **self._keymap}
+        try:
+            path = save_keymap(keys)
+        except CorralError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(f"key bindings written to {path}", title="config")
+
     def _models(self) -> None:
         self.switch_mode("models")
 
@@ -83,6 +109,9 @@ class CorralApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Save key bindings", "Write all key bindings to the config file", self.action_save_keys
+        )
         yield SystemCommand("Chat", "Open the chat screen", lambda: self.switch_mode("chat"))
         yield SystemCommand("Models", "Local models: pull, delete, details", self._models)
         yield SystemCommand("System", "GPUs, memory and loaded models", self._system)
