@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -31,6 +32,9 @@ class CorralApp(App[None]):
         host: the daemon (`host:port` or URL; default CORRAL_HOST).
         store: the session store (default `<CORRAL_HOME>/sessions.db`).
         keymap: binding id → keys, from `[tui.keys]` of the config file.
+        client: the daemon connection (default: one to `host`).
+        poll: seconds between refreshes of the system panel.
+        clock: the clock of keep-alive countdowns (default: now, UTC).
     """
 
     TITLE = "corral"
@@ -55,9 +59,14 @@ class CorralApp(App[None]):
         *,
         store: SessionStore | None = None,
         keymap: Mapping[str, str] | None = None,
+        client: AsyncClient | None = None,
+        poll: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
-        self.services = Services(AsyncClient(host), store or SessionStore())
+        self.services = Services(client or AsyncClient(host), store or SessionStore(), poll)
+        if clock is not None:
+            self.services.now = clock
         self._keymap = dict(keymap or {})
 
     def on_mount(self) -> None:

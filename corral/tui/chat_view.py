@@ -23,7 +23,7 @@ from corral.sessions import Session, StoredMessage
 from corral.tui.format import answer_usage
 from corral.tui.message_item import MessageItem
 from corral.tui.prompt_input import PromptInput
-from corral.tui.services import services
+from corral.tui.services import deferred, services
 
 __all__ = ["ChatView"]
 
@@ -66,7 +66,7 @@ class ChatView(Vertical):
         yield PromptInput(id="prompt")
 
     def on_mount(self) -> None:
-        self.run_worker(self._load_models(), group="models", exit_on_error=False)
+        self.run_worker(deferred(self._load_models), group="models", exit_on_error=False)
         self.query_one(PromptInput).focus()
 
     async def _load_models(self) -> None:
@@ -110,7 +110,10 @@ class ChatView(Vertical):
             self.notify("pick a model first", severity="error")
             return
         self._answer = self.run_worker(
-            self._ask(self.model, text), group="answer", exclusive=True, exit_on_error=False
+            deferred(self._ask, self.model, text),
+            group="answer",
+            exclusive=True,
+            exit_on_error=False,
         )
 
     def action_cancel(self) -> None:

@@ -23,7 +23,7 @@ from corral.modelfile import parse
 from corral.tui.create_fields import create_fields
 from corral.tui.dialogs import NameDialog
 from corral.tui.modelfile_area import ModelfileArea
-from corral.tui.services import services
+from corral.tui.services import deferred, services
 
 __all__ = ["EditorScreen"]
 
@@ -95,7 +95,9 @@ class EditorScreen(Screen[None]):
 
     def open_model(self, name: str) -> None:
         """Load a model's Modelfile (in a worker)."""
-        self.run_worker(self._open_model(name), group="load", exclusive=True, exit_on_error=False)
+        self.run_worker(
+            deferred(self._open_model, name), group="load", exclusive=True, exit_on_error=False
+        )
 
     async def _open_model(self, name: str) -> None:
         try:
@@ -109,7 +111,9 @@ class EditorScreen(Screen[None]):
     def action_open_file(self) -> None:
         def chosen(path: str | None) -> None:
             if path:
-                self.run_worker(self._open_file(Path(path).expanduser()), exit_on_error=False)
+                self.run_worker(
+                    deferred(self._open_file, Path(path).expanduser()), exit_on_error=False
+                )
 
         self.app.push_screen(NameDialog("Open a Modelfile", "path/to/Modelfile"), chosen)
 
@@ -133,7 +137,9 @@ class EditorScreen(Screen[None]):
         if (error := self.validate()) is not None:
             self.notify(self.problem or error.message, severity="error", title="Modelfile")
             return
-        self.run_worker(self._create(name), group="create", exclusive=True, exit_on_error=False)
+        self.run_worker(
+            deferred(self._create, name), group="create", exclusive=True, exit_on_error=False
+        )
 
     def _status(self, text: str) -> None:
         self.create_status = text

@@ -20,7 +20,7 @@ from corral.errors import CorralError
 from corral.tui.details import render_details
 from corral.tui.dialogs import ConfirmDialog, NameDialog
 from corral.tui.format import human_size
-from corral.tui.services import services
+from corral.tui.services import deferred, services
 
 __all__ = ["ModelsScreen"]
 
@@ -83,7 +83,7 @@ class ModelsScreen(Screen[None]):
     # -- listing ------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self.run_worker(self._load(), group="list", exclusive=True, exit_on_error=False)
+        self.run_worker(deferred(self._load), group="list", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
         try:
@@ -151,7 +151,7 @@ class ModelsScreen(Screen[None]):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
             self.run_worker(
-                self._details(str(event.row_key.value)),
+                deferred(self._details, str(event.row_key.value)),
                 group="details",
                 exclusive=True,
                 exit_on_error=False,
@@ -176,7 +176,9 @@ class ModelsScreen(Screen[None]):
 
     def pull(self, name: str) -> None:
         """Pull `name` in a worker, showing its progress."""
-        self._pull = self.run_worker(self._pulling(name), group="pull", exit_on_error=False)
+        self._pull = self.run_worker(
+            deferred(self._pulling, name), group="pull", exit_on_error=False
+        )
 
     async def _pulling(self, name: str) -> None:
         row = self.query_one("#transfer")
@@ -214,7 +216,7 @@ class ModelsScreen(Screen[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.run_worker(self._delete(name), group="delete", exit_on_error=False)
+                self.run_worker(deferred(self._delete, name), group="delete", exit_on_error=False)
 
         self.app.push_screen(ConfirmDialog(f"Delete {name}?"), confirmed)
 

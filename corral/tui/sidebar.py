@@ -13,7 +13,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from corral.errors import CorralError
-from corral.tui.services import services
+from corral.tui.services import deferred, services
 
 __all__ = ["ChatSidebar"]
 
@@ -40,7 +40,9 @@ class ChatSidebar(Vertical):
 
     def refresh_list(self) -> None:
         text = self.query_one("#search", Input).value
-        self.run_worker(self._fill(text), group="sidebar", exclusive=True, exit_on_error=False)
+        self.run_worker(
+            deferred(self._fill, text), group="sidebar", exclusive=True, exit_on_error=False
+        )
 
     @on(Input.Changed, "#search")
     def _search_changed(self) -> None:

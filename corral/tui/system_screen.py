@@ -1,6 +1,6 @@
 """The system panel: the daemon machine's GPUs, RAM and CPU, and the loaded models.
 
-Polls `GET /api/system` and `/api/ps` every `poll` seconds in a worker and ticks
+Polls `GET /api/system` and `/api/ps` every `Services.poll` seconds in a worker and ticks
 the keep-alive countdowns every second from the last answer. `u` unloads the
 highlighted model (a request with `keep_alive: 0`).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Sparkline
 from corral.errors import CorralError
 from corral.tui.format import countdown, human_size
 from corral.tui.gpu_card import HISTORY, GpuCard
-from corral.tui.services import services
+from corral.tui.services import deferred, services
 
 __all__ = ["NO_GPU", "SystemScreen"]
 
@@ -29,7 +29,7 @@ NO_GPU = "No GPU found on the daemon's machine: models run on the CPU."
 
 
 class SystemScreen(Screen[None]):
-    """Live hardware and loaded models; `poll` is the refresh period in seconds."""
+    """Live hardware and loaded models, refreshed every `Services.poll` seconds."""
 
     DEFAULT_CSS = """
     SystemScreen #gpus { height: auto; }
@@ -44,9 +44,8 @@ class SystemScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="refresh_system"),
     ]
 
-    def __init__(self, poll: float = 2.0) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.poll = poll
         self.loaded: list[dict[str, Any]] = []
         self.gpu_count: int | None = None
         self.cpu: deque[float] = deque(maxlen=HISTORY)
@@ -70,11 +69,11 @@ class SystemScreen(Screen[None]):
         for column in ("name", "size", "processor", "context", "queue", "until"):
             table.add_column(column, key=column)
         self.action_refresh()
-        self.set_interval(self.poll, self.action_refresh)
+        self.set_interval(services(self).poll, self.action_refresh)
         self.set_interval(1.0, self.tick)
 
     def action_refresh(self) -> None:
-        self.run_worker(self._poll(), group="poll", exclusive=True, exit_on_error=False)
+        self.run_worker(deferred(self._poll), group="poll", exclusive=True, exit_on_error=False)
 
     async def _poll(self) -> None:
         client = services(self).client
@@ -121,7 +120,7 @@ class SystemScreen(Screen[None]):
         table = self.query_one("#loaded", DataTable)
         keep = table.cursor_row
         table.clear()
-        moment = now or datetime.now(UTC)
+        moment = now or services(self).now()
         for model in models:
             name = str(model.get("name", ""))
             size, vram = int(model.get("size") or 0), int(model.get("size_vram") or 0)
@@ -143,7 +142,7 @@ class SystemScreen(Screen[None]):
 
     def tick(self) -> None:
         table = self.query_one("#loaded", DataTable)
-        now = datetime.now(UTC)
+        now = services(self).now()
         for model in self.loaded:
             name = str(model.get("name", ""))
             try:
@@ -161,7 +160,7 @@ class SystemScreen(Screen[None]):
             self.notify("no model is loaded", severity="warning")
             return
         name = str(table.get_row_at(table.cursor_row)[0])
-        self.run_worker(self._unload(name), group="unload", exit_on_error=False)
+        self.run_worker(deferred(self._unload, name), group="unload", exit_on_error=False)
 
     async def _unload(self, name: str) -> None:
         try:
