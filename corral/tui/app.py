@@ -135,10 +135,26 @@ class CorralApp(App[None]):
             yield SystemCommand(
                 "Search chats", "Full-text search over saved chats", screen.action_search
             )
+            yield SystemCommand("Export chat", "Save the chat as Markdown", screen.action_export)
+            view = screen.current
+            if view is not None:
+                yield SystemCommand(
+                    "Regenerate", "Answer the last prompt again", view.action_regenerate
+                )
+                yield SystemCommand(
+                    "Edit last prompt", "Take back the last exchange", view.action_edit_last
+                )
+                yield SystemCommand(
+                    "Chat settings", "System prompt and options", view.action_settings
+                )
+                yield SystemCommand(
+                    "Copy code block", "Copy the last answer's code", view.action_copy_code
+                )
         if isinstance(screen, ModelsScreen):
             yield SystemCommand("Pull a model", "Download a model", screen.action_pull)
             yield SystemCommand("Delete model", "Delete the selected model", screen.action_delete)
             yield SystemCommand("Refresh models", "Reload the model list", screen.action_refresh)
+            yield SystemCommand("Cancel pull", "Stop the running pull", screen.action_cancel_pull)
         if isinstance(screen, SystemScreen):
             yield SystemCommand("Unload model", "Unload the selected model", screen.action_unload)
         if isinstance(screen, EditorScreen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -15,7 +16,8 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from corral.errors import CorralError
 from corral.sessions import Session
 from corral.tui.chat_view import ChatView
-from corral.tui.services import services
+from corral.tui.dialogs import NameDialog
+from corral.tui.services import deferred, services
 from corral.tui.sidebar import ChatSidebar
 
 __all__ = ["ChatScreen"]
@@ -108,6 +110,30 @@ class ChatScreen(Screen[None]):
 
     def action_previous_chat(self) -> None:
         self._step(-1)
+
+    def action_export(self) -> None:
+        """Ask for a path, then write the current chat there as Markdown."""
+        view = self.current
+        if view is None or not view.history:
+            self.notify("nothing to export yet", severity="warning")
+            return
+        default = f"chat-{view.session_id or self._count}.md"
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.run_worker(
+                    deferred(self.export, view, Path(path).expanduser()), exit_on_error=False
+                )
+
+        self.app.push_screen(NameDialog("Export the chat to", default, value=default), chosen)
+
+    async def export(self, view: ChatView, path: Path) -> None:
+        try:
+            await asyncio.to_thread(path.write_text, view.markdown())
+        except OSError as exc:
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"chat exported to {path}", title="export")
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(ChatSidebar)

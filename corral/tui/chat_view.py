@@ -20,10 +20,12 @@ from textual.worker import Worker, WorkerState
 
 from corral.errors import CorralError
 from corral.sessions import Session, StoredMessage
+from corral.tui.chat_settings import ChatSettings
 from corral.tui.format import answer_usage
 from corral.tui.message_item import MessageItem
 from corral.tui.prompt_input import PromptInput
 from corral.tui.services import deferred, services
+from corral.tui.transcript import code_blocks, fit_text, to_markdown
 
 __all__ = ["ChatView"]
 
@@ -35,12 +37,17 @@ class ChatView(Vertical):
     ChatView { height: 1fr; }
     ChatView #bar { height: 3; }
     ChatView #model { width: 1fr; }
+    ChatView #fit { width: auto; max-width: 45%; padding: 1 1 0 1; color: $text-muted; }
     ChatView #usage { height: 1; color: $text-muted; padding: 0 1; }
     ChatView #messages { height: 1fr; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel answer", id="cancel")
+        Binding("escape", "cancel", "Cancel answer", id="cancel"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("ctrl+l", "edit_last", "Edit last prompt", id="edit_last", show=False),
+        Binding("ctrl+o", "settings", "Chat settings", id="chat_settings"),
+        Binding("ctrl+g", "copy_code", "Copy code", id="copy_code", show=False),
     ]
 
     class Answered(Message):
@@ -55,10 +62,13 @@ class ChatView(Vertical):
         self.model: str | None = session.model if session else model
         self.usage = ""
         self._answer: Worker[None] | None = None
+        self._code_index = 0
+        self.fit = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="bar"):
             yield Select[str]([], prompt="pick a model", id="model", allow_blank=True)
+            yield Label("", id="fit")
         with VerticalScroll(id="messages"):
             for message in self.history:
                 yield MessageItem(message.role, message.content, thinking=message.thinking)
@@ -88,6 +98,22 @@ class ChatView(Vertical):
     def _model_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
             self.model = event.value
+            self.run_worker(
+                deferred(self._fit, event.value), group="fit", exclusive=True, exit_on_error=False
+            )
+
+    async def _fit(self, model: str) -> None:
+        """Say whether `model` fits the daemon machine before it is loaded."""
+        client = services(self).client
+        try:
+            listing, system = await client.list(), await client.system()
+        except CorralError:
+            return  # an older or remote daemon without /api/system: say nothing
+        sizes = {m.get("name"): m.get("size") for m in listing.get("models") or []}
+        size = sizes.get(model)
+        if isinstance(size, int):
+            self.fit = fit_text(size, system)
+            self.query_one("#fit", Label).update(self.fit)
 
     @property
     def busy(self) -> bool:
@@ -119,6 +145,70 @@ class ChatView(Vertical):
     def action_cancel(self) -> None:
         if self.busy and self._answer is not None:
             self._answer.cancel()
+
+    def _take_last_exchange(self) -> StoredMessage | None:
+        """Remove the last prompt and its answer (view, memory, store); returns the prompt."""
+        if self.busy:
+            self.notify("an answer is still streaming; Esc cancels it", severity="warning")
+            return None
+        if len(self.history) < 2 or self.history[-2].role != "user":
+            self.notify("there is no answer to redo yet", severity="warning")
+            return None
+        prompt = self.history[-2]
+        self.history = self.history[:-2]
+        items = list(self.query(MessageItem))
+        for item in items[-2:]:
+            item.remove()
+        if self.session_id is not None:
+            sid = self.session_id
+            self.run_worker(
+                asyncio.to_thread(services(self).store.drop_last, sid, 2), exit_on_error=False
+            )
+        return prompt
+
+    def action_regenerate(self) -> None:
+        prompt = self._take_last_exchange()
+        if prompt is not None:
+            self.send(prompt.content)
+
+    def action_edit_last(self) -> None:
+        prompt = self._take_last_exchange()
+        if prompt is not None:
+            box = self.query_one(PromptInput)
+            box.load_text(prompt.content)
+            box.focus()
+
+    def action_settings(self) -> None:
+        def saved(result: tuple[str | None, dict[str, Any]] | None) -> None:
+            if result is None:
+                return
+            self.system, self.options = result
+            if self.session_id is not None and self.model:
+                store, sid, model = services(self).store, self.session_id, self.model
+                self.run_worker(
+                    asyncio.to_thread(
+                        store.update, sid, model=model, system=self.system, options=self.options
+                    ),
+                    exit_on_error=False,
+                )
+            self.notify("chat settings saved", timeout=2)
+
+        self.app.push_screen(ChatSettings(self.system, self.options), saved)
+
+    def action_copy_code(self) -> None:
+        """Copy the next code block of the last answer (OSC 52), cycling through them."""
+        answers = [m for m in self.history if m.role == "assistant"]
+        blocks = code_blocks(answers[-1].content) if answers else []
+        if not blocks:
+            self.notify("the last answer has no code block", severity="warning")
+            return
+        index = self._code_index % len(blocks)
+        self._code_index = index + 1
+        self.app.copy_to_clipboard(blocks[index])
+        self.notify(f"copied code block {index + 1} of {len(blocks)}", timeout=2)
+
+    def markdown(self) -> str:
+        return to_markdown(self.model or "?", self.system, self.history)
 
     async def _ask(self, model: str, text: str) -> None:
         messages = self.query_one("#messages", VerticalScroll)

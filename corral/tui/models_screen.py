@@ -45,6 +45,7 @@ class ModelsScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("e", "edit", "Edit Modelfile", id="edit"),
+        Binding("escape", "cancel_pull", "Cancel pull", id="cancel_pull", show=False),
         Binding("slash", "filter", "Filter", id="filter", show=False),
     ]
 
@@ -203,6 +204,11 @@ class ModelsScreen(Screen[None]):
             return
         self.notify(f"pulled {name}", title="models")
         await self._load()
+
+    def action_cancel_pull(self) -> None:
+        if self._pull is not None and self._pull.is_running:
+            self._pull.cancel()
+            self._set_status(self.query_one("#pull-status", Label), "pull canceled")
 
     def _set_status(self, label: Label, text: str) -> None:
         self.pull_status = text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.sessions import SessionStore
+from corral.sessions import SessionStore, StoredMessage
 from corral.tui.chat_screen import ChatScreen
 from corral.tui.chat_view import ChatView
 from corral.tui.message_item import MessageItem
@@ -131,3 +131,61 @@ async def test_sidebar_search_finds_and_reopens_a_saved_chat(
         view = _view(app)
         assert view.session_id == sid
         assert [m.text for m in view.query(MessageItem)] == ["tell me about zebras", "Stripes."]
+
+
+async def test_settings_regenerate_edit_copy_and_export(daemon: Daemon, tmp_path: Path) -> None:
+    app = make_app(daemon, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = _view(app)
+        await wait_for(pilot, lambda: view.model is not None)
+        view.query_one("#model").value = CATALOG_MODEL  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: view.fit.startswith(("fits", "too big")))
+        # Settings: a bad option is refused in the dialog, a good one saved.
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#system").load_text("Answer in one word.")  # type: ignore[attr-defined]
+        options = dialog.query_one("#options")
+        options.value = "temperature=hot"  # type: ignore[attr-defined]
+        options.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "hot" in str(dialog.query_one("#error").content)  # type: ignore[attr-defined]
+        options.value = "temperature=0 num_predict=12"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert view.system == "Answer in one word."
+        assert view.options == {"temperature": 0, "num_predict": 12}
+        view.send("Write a python hello world in a code block")
+        await wait_for(pilot, lambda: len(view.history) == 2)
+        first = view.history[1].content
+        # Regenerate replaces the answer (greedy: the same text again), in view and store.
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(view.history) == 2 and not view.busy)
+        await pilot.pause(0.2)
+        assert len(view.query(MessageItem)) == 2
+        assert view.history[1].content == first
+        # Edit the last prompt: the exchange goes back into the prompt box.
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert view.history == []
+        assert view.query_one(PromptInput).text == "Write a python hello world in a code block"
+        view.history = [
+            StoredMessage("user", "code?"),
+            StoredMessage("assistant", "```py\nprint(1)\n```\nand\n```\nx\n```\n"),
+        ]
+        await pilot.press("ctrl+g")
+        assert app.clipboard == "print(1)\n"
+        await pilot.press("ctrl+g")
+        assert app.clipboard == "x\n"
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await screen.export(view, tmp_path / "out.md")
+    text = (tmp_path / "out.md").read_text()
+    assert text.startswith(f"# Chat with {CATALOG_MODEL}\n")
+    assert "**System:** Answer in one word." in text and "print(1)" in text
+    with SessionStore(tmp_path / "sessions.db") as store:
+        assert view.session_id is not None
+        saved = store.get(view.session_id)
+        assert saved.messages == []
+        assert saved.system == "Answer in one word."

@@ -41,9 +41,7 @@ def test_chat_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -
         assert isinstance(screen, ChatScreen)
         session = app.services.store.get(1)
         await screen.open_chat(session)
-        await _settle(
-            pilot, lambda: screen.current is not None and screen.current.model is not None
-        )
+        await _settle(pilot, lambda: screen.current is not None and bool(screen.current.fit))
 
     assert snap_compare(app, terminal_size=size, run_before=before)
 
