@@ -155,12 +155,14 @@ class CorralApp(App[None]):
             yield SystemCommand("Delete model", "Delete the selected model", screen.action_delete)
             yield SystemCommand("Refresh models", "Reload the model list", screen.action_refresh)
             yield SystemCommand("Cancel pull", "Stop the running pull", screen.action_cancel_pull)
+            yield SystemCommand("Copy model", "Copy the selected model", screen.action_copy)
         if isinstance(screen, SystemScreen):
             yield SystemCommand("Unload model", "Unload the selected model", screen.action_unload)
         if isinstance(screen, EditorScreen):
             yield SystemCommand(
                 "Create model", "Create the model from this Modelfile", screen.action_create
             )
+            yield SystemCommand("Diff Modelfile", "Changes against the model", screen.action_diff)
             yield SystemCommand(
                 "Open Modelfile", "Load a Modelfile from a file", screen.action_open_file
             )

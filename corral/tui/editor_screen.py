@@ -22,6 +22,7 @@ from corral.errors import CorralError, ModelfileError
 from corral.modelfile import parse
 from corral.tui.create_fields import create_fields
 from corral.tui.dialogs import NameDialog
+from corral.tui.diff_view import DiffView, modelfile_diff
 from corral.tui.modelfile_area import ModelfileArea
 from corral.tui.services import deferred, services
 
@@ -43,6 +44,7 @@ class EditorScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "create", "Create model", id="create_model", priority=True),
         Binding("ctrl+o", "open_file", "Open file", id="open_file"),
+        Binding("f5", "diff", "Diff", id="diff"),
     ]
 
     def __init__(self) -> None:
@@ -107,6 +109,14 @@ class EditorScreen(Screen[None]):
             return
         text = str(shown.get("modelfile") or f"FROM {name}\n")
         self.load(text, f"{name.split(':')[0]}-custom", origin=text)
+
+    def action_diff(self) -> None:
+        """Show the changes against the model's saved Modelfile."""
+        if self.origin is None:
+            self.notify("open a model first (e on the models screen) to diff against it")
+            return
+        name = self.query_one("#name", Input).value or "model"
+        self.app.push_screen(DiffView(modelfile_diff(self.origin, self.area.text, name)))
 
     def action_open_file(self) -> None:
         def chosen(path: str | None) -> None:

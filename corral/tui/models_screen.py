@@ -42,6 +42,7 @@ class ModelsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pull", "Pull", id="pull"),
         Binding("d", "delete", "Delete", id="delete"),
+        Binding("c", "copy", "Copy", id="copy"),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("e", "edit", "Edit Modelfile", id="edit"),
@@ -233,6 +234,27 @@ class ModelsScreen(Screen[None]):
             self.notify(exc.message, severity="error", title=f"delete {name}")
             return
         self.notify(f"deleted {name}", title="models")
+        await self._load()
+
+    def action_copy(self) -> None:
+        source = self.selected
+        if source is None:
+            self.notify("no model to copy", severity="warning")
+            return
+
+        def chosen(destination: str | None) -> None:
+            if destination:
+                self.run_worker(deferred(self._copy, source, destination), exit_on_error=False)
+
+        self.app.push_screen(NameDialog(f"Copy {source} to", "new name"), chosen)
+
+    async def _copy(self, source: str, destination: str) -> None:
+        try:
+            await services(self).client.copy(source, destination)
+        except CorralError as exc:
+            self.notify(exc.message, severity="error", title=f"copy {source}")
+            return
+        self.notify(f"copied {source} to {destination}", title="models")
         await self._load()
 
     async def action_edit(self) -> None:

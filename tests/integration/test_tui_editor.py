@@ -8,6 +8,7 @@ import httpx
 import pytest
 from rich.style import Style
 
+from corral.tui.diff_view import DiffView
 from corral.tui.editor_screen import EditorScreen
 from corral.tui.models_screen import ModelsScreen
 from tests.integration.conftest import CATALOG_MODEL, Daemon
@@ -82,6 +83,18 @@ async def test_edit_from_models_screen_loads_its_modelfile(daemon: Daemon, tmp_p
         assert "FROM " in editor.area.text and "TEMPLATE" in editor.area.text
         assert editor.problem == ""
         assert editor.query_one("#name").value == "smollm2-custom"  # type: ignore[attr-defined]
+        editor.area.load_text(editor.area.text + "PARAMETER temperature 0.3\n")
+        await pilot.press("f5")
+        await pilot.pause()
+        diff = app.screen
+        assert isinstance(diff, DiffView)
+        assert "+PARAMETER temperature 0.3" in diff.diff
+        assert not any(
+            line.startswith("-") and not line.startswith("---") for line in diff.diff.splitlines()
+        )
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is editor
 
 
 async def test_local_file_from_is_refused_with_a_message(daemon: Daemon, tmp_path: Path) -> None:

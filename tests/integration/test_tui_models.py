@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from textual.widgets import ProgressBar, Static
 
@@ -29,6 +30,15 @@ async def test_models_table_filter_and_details(daemon: Daemon, tmp_path: Path) -
         await wait_for(pilot, lambda: screen.names == [])
         await pilot.press(*["backspace"] * 13, *"smollm2:135")
         await wait_for(pilot, lambda: CATALOG_MODEL in screen.names)
+        # Copy the highlighted model under a new name.
+        await pilot.press("enter")  # leave the filter for the table
+        table = screen.query_one("#models")
+        table.move_cursor(row=screen.names.index(CATALOG_MODEL))  # type: ignore[attr-defined]
+        await pilot.press("c", *"tui-copy", "enter")
+        await pilot.press("slash", *["backspace"] * 11, "enter")
+        await wait_for(pilot, lambda: "tui-copy:latest" in screen.names)
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.request("DELETE", f"{daemon.url}/api/delete", json={"model": "tui-copy"})
 
 
 async def test_pull_unknown_model_is_a_notification(daemon: Daemon, tmp_path: Path) -> None:

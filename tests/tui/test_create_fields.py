@@ -38,3 +38,11 @@ def test_refused_modelfiles(text: str, fragment: str) -> None:
     with pytest.raises(ModelfileError) as caught:
         create_fields(parse(text))
     assert fragment in str(caught.value)
+
+
+def test_modelfile_diff() -> None:
+    from corral.tui.diff_view import modelfile_diff
+
+    assert modelfile_diff("FROM a\n", "FROM a\n") == ""
+    diff = modelfile_diff("FROM a\nSYSTEM x\n", "FROM a\nSYSTEM y\n", "m")
+    assert "--- m (saved)" in diff and "-SYSTEM x" in diff and "+SYSTEM y" in diff
