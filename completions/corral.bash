@@ -44,7 +44,7 @@ _corral() {
     done
     local -a words=()
     if [[ -z $cmd ]]; then
-        words=(completion cp create history list ls ps pull push rm run serve show stop -h --help -v --version)
+        words=(completion cp create history list ls ps pull push registry rm run serve show stop tui -h --help -v --version)
     elif [[ $cur == -* ]]; then
         read -ra words <<< "$(_corral_options "$cmd")"
     elif (( skip )); then
@@ -78,11 +78,13 @@ _corral_options() {
         ps) echo '--json -h --help' ;;
         pull) echo '--insecure -h --help' ;;
         push) echo '--insecure -h --help' ;;
+        registry) echo '-h --help' ;;
         rm) echo '-h --help' ;;
         run) echo '--verbose --format --keepalive --system -o --option --resume --nowordwrap --think --nothink --hidethinking --insecure -h --help' ;;
         serve) echo '-h --help' ;;
         show) echo '--license --modelfile --parameters --system --template -v --verbose --json -h --help' ;;
         stop) echo '-h --help' ;;
+        tui) echo '--host -h --help' ;;
     esac
 }
 
@@ -90,6 +92,7 @@ _corral_valued() {
     case $1 in
         create) echo '-f --file -q --quantize' ;;
         run) echo '--format --keepalive --system -o --option' ;;
+        tui) echo '--host' ;;
     esac
 }
 
@@ -98,6 +101,7 @@ _corral_choices() {
     case $1 in
         completion) echo 'bash zsh fish' ;;
         history) echo 'list search' ;;
+        registry) echo 'serve' ;;
     esac
 }
 

@@ -88,6 +88,7 @@ t() {
     echo "$1|${COMPREPLY[*]}"
 }
 t "corral r"
+t "corral t"
 t "corral run sm"
 t "corral run smollm2:"
 t "corral run --fo"
@@ -115,7 +116,8 @@ def test_bash_completes_commands_options_and_models(store_dir: Path) -> None:
     assert lines[0] == "complete -o default -F _corral corral"
     got = dict(line.split("|", 1) for line in lines[1:])
     models = {"smollm2:135m", "smollm2:latest", "me/mine:v1", "localhost:5000/team/x:latest"}
-    assert got["corral r"].split() == ["rm", "run"]
+    assert got["corral r"].split() == ["registry", "rm", "run"]
+    assert got["corral t"].split() == ["tui"]
     assert got["corral run sm"].split() == ["smollm2:135m", "smollm2:latest"]
     assert got["corral run smollm2:"].split() == ["135m", "latest"]  # after bash's ':' split
     assert got["corral run --fo"] == "--format"
