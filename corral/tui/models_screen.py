@@ -13,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
 from corral.errors import CorralError
 from corral.tui.details import render_details
 from corral.tui.dialogs import ConfirmDialog, NameDialog
 from corral.tui.format import human_size
+from corral.tui.pull_progress import PullProgress
 from corral.tui.services import deferred, services
 
 __all__ = ["ModelsScreen"]
@@ -34,9 +35,6 @@ class ModelsScreen(Screen[None]):
     ModelsScreen #filter { height: 3; }
     ModelsScreen #models { width: 3fr; height: 1fr; }
     ModelsScreen #details { width: 2fr; border-left: solid $panel; padding: 0 1; }
-    ModelsScreen #transfer { height: 1; padding: 0 1; }
-    ModelsScreen #pull-status { width: 1fr; }
-    ModelsScreen #pull-bar { width: 40; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -53,7 +51,6 @@ class ModelsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.models: list[dict[str, Any]] = []
-        self.pull_status = ""
         self._sort = 0
         self._pull: Worker[None] | None = None
         self._listed = False
@@ -65,9 +62,7 @@ class ModelsScreen(Screen[None]):
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="details"):
                 yield Static("", id="details-text", markup=False)
-        with Horizontal(id="transfer"):
-            yield Label("", id="pull-status")
-            yield ProgressBar(id="pull-bar", show_eta=False)
+        yield PullProgress(id="transfer")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -182,25 +177,29 @@ class ModelsScreen(Screen[None]):
             deferred(self._pulling, name), group="pull", exit_on_error=False
         )
 
+    @property
+    def progress(self) -> PullProgress:
+        return self.query_one("#transfer", PullProgress)
+
+    @property
+    def pull_status(self) -> str:
+        return self.progress.status
+
     async def _pulling(self, name: str) -> None:
-        row = self.query_one("#transfer")
-        status = self.query_one("#pull-status", Label)
-        bar = self.query_one("#pull-bar", ProgressBar)
-        row.display = True
-        bar.update(total=None, progress=0)
-        self._set_status(status, f"{name}: starting")
+        progress = self.progress
+        await progress.reset()
+        progress.display = True
+        progress.set_status(f"{name}: starting")
         try:
             async for event in services(self).client.pull(name):
                 text = str(event.get("status", ""))
-                total, completed = event.get("total"), event.get("completed")
-                if isinstance(total, int) and total > 0:
-                    bar.update(total=total, progress=int(completed or 0))
-                self._set_status(status, f"{name}: {text}")
+                await progress.update_from(event)
+                progress.set_status(f"{name}: {text}")
                 if text == "success":
-                    bar.update(total=bar.total or 1, progress=bar.total or 1)
-                    self._set_status(status, f"{name}: done")
+                    progress.complete()
+                    progress.set_status(f"{name}: done")
         except CorralError as exc:
-            self._set_status(status, f"{name}: failed")
+            progress.set_status(f"{name}: failed")
             self.notify(exc.message, severity="error", title=f"pull {name}")
             return
         self.notify(f"pulled {name}", title="models")
@@ -209,11 +208,7 @@ class ModelsScreen(Screen[None]):
     def action_cancel_pull(self) -> None:
         if self._pull is not None and self._pull.is_running:
             self._pull.cancel()
-            self._set_status(self.query_one("#pull-status", Label), "pull canceled")
-
-    def _set_status(self, label: Label, text: str) -> None:
-        self.pull_status = text
-        label.update(text)
+            self.progress.set_status("pull canceled")
 
     def action_delete(self) -> None:
         name = self.selected

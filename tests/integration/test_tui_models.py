@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from textual.widgets import ProgressBar, Static
+from textual.widgets import Static
 
 from corral.tui.models_screen import ModelsScreen
 from tests.integration.conftest import CATALOG_MODEL, Daemon
@@ -62,17 +62,19 @@ async def test_pull_gemma_from_catalog_then_delete(
         screen = app.screen
         assert isinstance(screen, ModelsScreen)
         await pilot.press("p", *"gemma3:270m", "enter")
-        bar = screen.query_one("#pull-bar", ProgressBar)
         seen_partial: list[float] = []
 
         def done() -> bool:
-            if bar.percentage is not None and bar.percentage < 1:
-                seen_partial.append(bar.percentage)
+            for bar in screen.progress.bars.values():
+                if bar.percentage is not None and bar.percentage < 1:
+                    seen_partial.append(bar.percentage)
             return screen.pull_status.endswith(": done") or screen.pull_status.endswith("failed")
 
         await wait_for(pilot, done, steps=20 * 60 * 10)
         assert screen.pull_status == "gemma3:270m: done"
-        assert bar.percentage == 1.0
+        bars = screen.progress.bars
+        assert bars, "no layer got a progress bar"
+        assert all(bar.percentage == 1.0 for bar in bars.values())
         assert seen_partial, "the bar never showed partial progress"
         await wait_for(pilot, lambda: "gemma3:270m" in screen.names)
         screen.query_one("#models").focus()
