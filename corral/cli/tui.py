@@ -11,11 +11,11 @@ def run_tui(host: str | None) -> None:
     """Open the full-screen app (Textual is imported only here, for a fast CLI)."""
     from corral.sessions import SessionStore
     from corral.tui import CorralApp
-    from corral.tui.config import keymap
+    from corral.tui.config import keymap, theme
 
     keys = keymap(known=set(CorralApp.binding_ids()))
     with SessionStore() as store:
-        CorralApp(host, store=store, keymap=keys).run()
+        CorralApp(host, store=store, keymap=keys, theme=theme()).run()
 
 
 @click.command("tui")

@@ -35,6 +35,7 @@ class CorralApp(App[None]):
         client: the daemon connection (default: one to `host`).
         poll: seconds between refreshes of the system panel.
         clock: the clock of keep-alive countdowns (default: now, UTC).
+        theme: a Textual theme name (default textual-dark); an unknown one is reported.
     """
 
     TITLE = "corral"
@@ -62,8 +63,10 @@ class CorralApp(App[None]):
         client: AsyncClient | None = None,
         poll: float = 2.0,
         clock: Callable[[], datetime] | None = None,
+        theme: str | None = None,
     ) -> None:
         super().__init__()
+        self._theme_name = theme
         self.services = Services(client or AsyncClient(host), store or SessionStore(), poll)
         if clock is not None:
             self.services.now = clock
@@ -71,6 +74,13 @@ class CorralApp(App[None]):
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
+        if self._theme_name and self._theme_name != self.theme:
+            if self._theme_name in self.available_themes:
+                self.theme = self._theme_name
+            else:
+                self.notify(
+                    f"unknown theme {self._theme_name!r}; using textual-dark", severity="warning"
+                )
         if self._keymap:
             self.set_keymap(self._keymap)
         self.sub_title = self.services.client.base_url
@@ -91,10 +101,10 @@ class CorralApp(App[None]):
         return ids
 
     def action_save_keys(self) -> None:
-        """Write every binding (with its current keys) to `[tui.keys]` of the config file."""
+        """Write every binding (current keys) and the theme to the `[tui]` config table."""
         keys = {**self.binding_ids(), **self._keymap}
         try:
-            path = save_keymap(keys)
+            path = save_keymap(keys, theme_name=self.theme)
         except CorralError as exc:
             self.notify(exc.message, severity="error")
             return

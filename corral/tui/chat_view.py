@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from corral.errors import CorralError
 from corral.sessions import Session, StoredMessage
 from corral.tui.chat_settings import ChatSettings
+from corral.tui.clipboard import copy_text
 from corral.tui.format import answer_usage
 from corral.tui.message_item import MessageItem
 from corral.tui.prompt_input import PromptInput
@@ -204,7 +205,7 @@ class ChatView(Vertical):
             return
         index = self._code_index % len(blocks)
         self._code_index = index + 1
-        self.app.copy_to_clipboard(blocks[index])
+        copy_text(self.app, blocks[index])
         self.notify(f"copied code block {index + 1} of {len(blocks)}", timeout=2)
 
     def markdown(self) -> str:

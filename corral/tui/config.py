@@ -21,7 +21,7 @@ import tomli_w
 from corral import envconfig
 from corral.errors import ConfigError
 
-__all__ = ["config_path", "keymap", "save_keymap"]
+__all__ = ["config_path", "keymap", "save_keymap", "theme"]
 
 
 def config_path() -> Path:
@@ -63,13 +63,32 @@ def keymap(path: Path | None = None, known: set[str] | None = None) -> dict[str,
     return result
 
 
-def save_keymap(bindings: dict[str, str], path: Path | None = None) -> Path:
-    """Write `bindings` as `[tui.keys]`, keeping the rest of the file; returns the path."""
+def theme(path: Path | None = None) -> str | None:
+    """`theme` of `[tui]` (a Textual theme name), or None when unset.
+
+    Raises:
+        ConfigError: the file is not TOML or the value is not a string.
+    """
+    path = path or config_path()
+    tui = _read(path).get("tui", {})
+    value = tui.get("theme") if isinstance(tui, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: [tui] theme = {value!r} is not a theme name")
+    return value
+
+
+def save_keymap(
+    bindings: dict[str, str], path: Path | None = None, theme_name: str | None = None
+) -> Path:
+    """Write `bindings` as `[tui.keys]` (and `theme_name` as `[tui] theme`), keeping the rest
+    of the file; returns the path."""
     path = path or config_path()
     data = _read(path)
     tui = data.setdefault("tui", {})
     if not isinstance(tui, dict):
         raise ConfigError(f"{path}: [tui] must be a table")
+    if theme_name:
+        tui["theme"] = theme_name
     tui["keys"] = dict(sorted(bindings.items()))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from corral.tui.clipboard import copy_text
+
 __all__ = ["MessageItem"]
 
 
@@ -69,5 +71,5 @@ class MessageItem(Vertical):
             await self.mount(Label(note, classes="note"))
 
     def on_click(self, event: events.Click) -> None:
-        self.app.copy_to_clipboard(self.text)
+        copy_text(self.app, self.text)
         self.notify("message copied", timeout=2)

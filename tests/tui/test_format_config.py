@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from corral.errors import ConfigError
-from corral.tui.config import keymap, save_keymap
+from corral.tui.clipboard import system_copy_command
+from corral.tui.config import keymap, save_keymap, theme
 from corral.tui.format import answer_usage, countdown, human_size
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -69,3 +70,26 @@ def test_keymap_bad_config_names_the_bad_value(tmp_path: Path, text: str, fragme
     with pytest.raises(ConfigError, match=r"config\.toml") as caught:
         keymap(path, known={"new_chat"})
     assert fragment in str(caught.value)
+
+
+def test_theme_from_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert theme(path) is None
+    path.write_text('[tui]\ntheme = "nord"\n')
+    assert theme(path) == "nord"
+    path.write_text("[tui]\ntheme = 3\n")
+    with pytest.raises(ConfigError, match="theme = 3"):
+        theme(path)
+
+
+def test_save_keymap_with_theme(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    save_keymap({"new_chat": "ctrl+t"}, path, theme_name="nord")
+    assert theme(path) == "nord"
+    assert keymap(path) == {"new_chat": "ctrl+t"}
+
+
+def test_system_copy_command_picks_the_first_tool_present() -> None:
+    present = {"xsel": "/usr/bin/xsel", "pbcopy": "/usr/bin/pbcopy"}
+    assert system_copy_command(present.get) == ["/usr/bin/xsel", "--clipboard", "--input"]
+    assert system_copy_command(lambda name: None) is None

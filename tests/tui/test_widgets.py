@@ -89,3 +89,16 @@ def test_bad_host_exits_1_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(cli, ["tui", "--host", "ftp://box:1"])
     assert result.exit_code == 1
     assert "ftp://box:1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "applied", "warned"), [("nord", "nord", False), ("nope", "textual-dark", True)]
+)
+async def test_theme_from_config_is_applied_or_reported(
+    tmp_path: Path, name: str, applied: str, warned: bool
+) -> None:
+    app = CorralApp("127.0.0.1:9", store=SessionStore(tmp_path / "s.db"), theme=name)
+    async with app.run_test(notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == applied
+        assert any("unknown theme 'nope'" in n.message for n in app._notifications) is warned
