@@ -90,7 +90,7 @@ def test_corral_without_arguments_on_a_terminal_opens_the_tui(
         sys.executable, ["-m", "corral"], env=env, dimensions=(24, 80), timeout=60
     )
     try:
-        child.expect("New chat")
+        child.expect_exact(daemon.url)  # the header's subtitle: the app is drawn
         child.sendcontrol("q")
         child.expect(pexpect.EOF)
     finally:
