@@ -44,7 +44,7 @@ _corral() {
     done
     local -a words=()
     if [[ -z $cmd ]]; then
-        words=(completion cp create history list ls ps pull push registry rm run serve show stop -h --help -v --version)
+        words=(completion cp create history list ls ps pull push registry rm run serve show stop tui -h --help -v --version)
     elif [[ $cur == -* ]]; then
         read -ra words <<< "$(_corral_options "$cmd")"
     elif (( skip )); then
@@ -84,6 +84,7 @@ _corral_options() {
         serve) echo '-h --help' ;;
         show) echo '--license --modelfile --parameters --system --template -v --verbose --json -h --help' ;;
         stop) echo '-h --help' ;;
+        tui) echo '--host -h --help' ;;
     esac
 }
 
@@ -91,6 +92,7 @@ _corral_valued() {
     case $1 in
         create) echo '-f --file -q --quantize' ;;
         run) echo '--format --keepalive --system -o --option' ;;
+        tui) echo '--host' ;;
     esac
 }
 

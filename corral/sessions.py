@@ -245,6 +245,15 @@ class SessionStore:
                 raise
             self._db.execute("COMMIT")
 
+    def drop_last(self, session_id: int, count: int) -> None:
+        """Remove the last `count` messages of a session (regenerate, edit the last prompt)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE session_id = ?"
+                " ORDER BY id DESC LIMIT ?)",
+                (session_id, count),
+            )
+
     # -- reading ------------------------------------------------------------------
 
     def get(self, session_id: int) -> Session:

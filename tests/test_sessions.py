@@ -106,3 +106,21 @@ def test_unopenable_path_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="cannot open the sessions database"):
         SessionStore(tmp_path / "file" / "s.db")
+
+
+def test_drop_last_removes_the_last_messages_and_their_search_rows(tmp_path: Path) -> None:
+    with SessionStore(tmp_path / "s.db") as store:
+        sid = store.create("m")
+        store.append(
+            sid,
+            [
+                StoredMessage("user", "first"),
+                StoredMessage("user", "second quokka"),
+                StoredMessage("assistant", "third"),
+            ],
+        )
+        store.drop_last(sid, 2)
+        assert [m.content for m in store.get(sid).messages] == ["first"]
+        assert store.search("quokka") == []
+        store.drop_last(sid, 5)
+        assert store.get(sid).messages == []

@@ -121,7 +121,12 @@ def cli(ctx: click.Context, show_version: bool) -> None:
         _print_version()
         ctx.exit(0)
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from corral.cli.tui import run_tui
+
+            run_tui(None)
+        else:
+            click.echo(ctx.get_help())
 
 
 def _register() -> None:
@@ -131,6 +136,7 @@ def _register() -> None:
     from corral.cli.pull import cli_pull, cli_push
     from corral.cli.run import cli_run, cli_stop
     from corral.cli.shell import cli_completion, cli_history
+    from corral.cli.tui import cli_tui
 
     for command in (
         cli_run,
@@ -145,6 +151,7 @@ def _register() -> None:
         cli_create,
         cli_completion,
         cli_history,
+        cli_tui,
     ):
         cli.add_command(command)
     cli.add_command(cli_list, "ls")

@@ -137,6 +137,10 @@ class AsyncClient:
         """Loaded models (`GET /api/ps`): `{"models": [...]}`."""
         return await self._object(Call("GET", "/api/ps"))
 
+    async def system(self) -> JSONObject:
+        """The daemon machine's GPUs, RAM and CPU (`GET /api/system`, a corral extension)."""
+        return await self._object(Call("GET", "/api/system"))
+
     async def show(self, model: str, *, verbose: bool = False) -> JSONObject:
         """A model's details, Modelfile, parameters and metadata (`POST /api/show`)."""
         return await self._object(

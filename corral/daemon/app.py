@@ -15,6 +15,7 @@ from corral.daemon import (
     routes_generate as gen,
     routes_models as models,
     routes_openai as openai,
+    routes_system as system,
 )
 from corral.daemon.middleware import error_middleware
 from corral.daemon.modelinfo import ModelInfoCache
@@ -104,6 +105,7 @@ def create_app(
     app.router.add_post("/api/pull", models.pull)
     app.router.add_post("/api/push", models.push)
     app.router.add_get("/api/ps", models.ps)
+    app.router.add_get("/api/system", system.system)
     app.router.add_post("/api/generate", gen.generate)
     app.router.add_post("/api/chat", gen.chat)
     app.router.add_post("/v1/chat/completions", openai.chat_completions)
