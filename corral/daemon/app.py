@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from corral import envconfig
-from corral.daemon import routes_generate as gen, routes_models as models
+from corral.daemon import routes_embed as emb, routes_generate as gen, routes_models as models
 from corral.daemon.middleware import error_middleware
 from corral.daemon.modelinfo import ModelInfoCache
 from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
@@ -91,6 +91,9 @@ def create_app(
     app.router.add_get("/api/ps", models.ps)
     app.router.add_post("/api/generate", gen.generate)
     app.router.add_post("/api/chat", gen.chat)
+    app.router.add_post("/api/embed", emb.embed)
+    app.router.add_post("/api/embeddings", emb.embeddings)
+    app.router.add_post("/v1/embeddings", emb.openai_embeddings)
     return app
 
 

@@ -47,6 +47,10 @@ class CompletionRequest:
     num_keep: int = 4
     add_bos: bool | None = None
     """None follows the model's own setting."""
+    logprobs: bool = False
+    """Report each generated token's log-probability."""
+    top_logprobs: int = 0
+    """With `logprobs`, this many most likely alternatives per token (0 to 20)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +74,11 @@ class EmbeddingRequest:
     """One `POST /embedding`: one or more texts to embed."""
 
     content: tuple[str, ...]
+    truncate: bool = True
+    """Cut an input longer than the context instead of failing."""
 
 
-_INT_FIELDS = ("n_predict", "top_k", "repeat_last_n", "seed", "num_keep")
+_INT_FIELDS = ("n_predict", "top_k", "repeat_last_n", "seed", "num_keep", "top_logprobs")
 _FLOAT_FIELDS = (
     "temperature",
     "top_p",
@@ -83,7 +89,7 @@ _FLOAT_FIELDS = (
     "frequency_penalty",
 )
 _COMPLETION_FIELDS = frozenset(
-    {"prompt", "stop", "grammar", "add_bos", *_INT_FIELDS, *_FLOAT_FIELDS}
+    {"prompt", "stop", "grammar", "add_bos", "logprobs", *_INT_FIELDS, *_FLOAT_FIELDS}
 )
 
 
@@ -153,8 +159,9 @@ def parse_completion(body: Any) -> CompletionRequest:
     if obj.get("grammar") is not None:
         grammar = _str("grammar", obj["grammar"])
         kwargs["grammar"] = grammar or None
-    if obj.get("add_bos") is not None:
-        kwargs["add_bos"] = _bool("add_bos", obj["add_bos"])
+    for name in ("add_bos", "logprobs"):
+        if obj.get(name) is not None:
+            kwargs[name] = _bool(name, obj[name])
     req = CompletionRequest(**kwargs)
     _check_ranges(req)
     return req
@@ -173,6 +180,10 @@ def _check_ranges(req: CompletionRequest) -> None:
         value = getattr(req, name)
         if not 0.0 <= value <= 1.0:
             raise InvalidRequest(f'field "{name}" must be between 0 and 1, not {value}')
+    if not 0 <= req.top_logprobs <= 20:
+        raise InvalidRequest(
+            f'field "top_logprobs" must be between 0 and 20, not {req.top_logprobs}'
+        )
     if req.repeat_penalty < 0:
         raise InvalidRequest(
             f'field "repeat_penalty" must not be negative, not {req.repeat_penalty}'
@@ -208,10 +219,11 @@ def parse_detokenize(body: Any) -> DetokenizeRequest:
 def parse_embedding(body: Any) -> EmbeddingRequest:
     """Validate an `/embedding` body; `content` is a string or a list of strings."""
     obj = _require_object(body)
-    _reject_unknown(obj, frozenset({"content"}))
+    _reject_unknown(obj, frozenset({"content", "truncate"}))
     content = obj.get("content")
     if isinstance(content, str):
         content = [content]
     if not isinstance(content, list) or not all(isinstance(c, str) for c in content):
         raise InvalidRequest(f'field "content" must be a list of strings, not {content!r}')
-    return EmbeddingRequest(content=tuple(content))
+    truncate = _bool("truncate", obj["truncate"]) if obj.get("truncate") is not None else True
+    return EmbeddingRequest(content=tuple(content), truncate=truncate)

@@ -112,6 +112,8 @@ async def completion(request: web.Request) -> web.StreamResponse:
             event = await events.get()
             if isinstance(event, Piece):
                 line: dict[str, Any] = {"content": event.content}
+                if event.logprobs:
+                    line["logprobs"] = list(event.logprobs)
             elif isinstance(event, Done):
                 line = event.to_json()
             elif isinstance(event, Failed):
