@@ -2,7 +2,7 @@
 
 As in Ollama (`tools/`), the tag that starts a tool call is read from the template: the
 first text inside its `{{ if .ToolCalls }}` block, cut before any `{` (`<tool_call>` for
-Hermes/Qwen, `[TOOL_CALLS]` for Mistral, `Action:` for Command R); a template with no such
+Hermes/Qwen, `[TOOL_CALLS]` for Mistral, `Action: ```json` for Command R); a template with no such
 text gives `{`, meaning a bare JSON object that opens the answer is a call. After the tag
 the parser reads JSON values: an object with `name` (or `function.name`, `tool_name`) and
 `arguments` (or `parameters`), or an array of them. Closing tags, repeated opening tags and
@@ -72,6 +72,9 @@ def tool_call_tag(template_text: str | None, jinja_text: str | None = None) -> s
     if not isinstance(text, TextNode):
         return "{"
     tag = text.text.replace("\r\n", "\n").split("{", 1)[0].strip()
+    if len(tag) > 1 and tag.endswith("["):
+        # `[TOOL_CALLS] [{...}]`: the array is part of the calls, not of the tag.
+        tag = tag[:-1].rstrip()
     return tag or "{"
 
 
