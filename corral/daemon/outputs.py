@@ -29,6 +29,8 @@ class OutputParser:
         think_started: the prompt already opened the thinking block.
         tool_tag: the text that opens a tool call (see `tool_call_tag`), or None without tools.
         tools: the tools the request declared.
+        prefill: the content of a last assistant message the model continues; when it
+            opened a tool call, the model's output completes that call.
     """
 
     def __init__(
@@ -38,9 +40,12 @@ class OutputParser:
         think_started: bool = False,
         tool_tag: str | None = None,
         tools: Sequence[Mapping[str, Any]] = (),
+        prefill: str = "",
     ) -> None:
         self._thinking = ThinkingParser(*think_tags, started=think_started) if think_tags else None
         self._tools = ToolCallParser(tool_tag, tools) if tool_tag and tools else None
+        if self._tools is not None and prefill:
+            self._tools.add(prefill)  # the client has this text already: nothing to send
 
     def feed(self, text: str) -> Delta:
         thinking, content = self._thinking.add(text) if self._thinking else ("", text)

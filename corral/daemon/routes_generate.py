@@ -79,6 +79,8 @@ class Prepared:
     """Thinking tags to split off, or None when thinking is off."""
     tool_tag: str | None = None
     tools: tuple[dict[str, Any], ...] = ()
+    prefill: str = ""
+    """The last message's content when it is an assistant turn the model continues."""
     want_context: bool = False
     image_count: int = 0
 
@@ -211,6 +213,7 @@ async def prepare_chat(state: DaemonState, req: ChatRequest) -> Prepared:
         tool_tag = tool_call_tag(
             facts.model.template, facts.gguf.chat_template if facts.gguf else None
         )
+    last = req.messages[-1] if req.messages else None
     return Prepared(
         model=req.model,
         facts=facts,
@@ -223,6 +226,7 @@ async def prepare_chat(state: DaemonState, req: ChatRequest) -> Prepared:
         think_tags=tags,
         tool_tag=tool_tag,
         tools=req.tools,
+        prefill=last.content if last is not None and last.role == "assistant" else "",
         image_count=images,
     )
 
@@ -277,6 +281,7 @@ async def run(state: DaemonState, job: Prepared, *, started: int) -> AsyncGenera
                 think_started=started_inside,
                 tool_tag=job.tool_tag,
                 tools=job.tools,
+                prefill=job.prefill,
             )
             payload = runner_payload(
                 job.prompt,
