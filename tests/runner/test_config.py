@@ -37,3 +37,12 @@ def test_bad_values_exit_2(extra):
     with pytest.raises(SystemExit) as info:
         parse_args(["--model", "m", "--port", "1", *extra])
     assert info.value.code == 2
+
+
+def test_pooling_choice() -> None:
+    parse = parse_args
+    config = parse(["--model", "m.gguf", "--port", "1", "--embedding", "--pooling", "mean"])
+    assert config.embedding and config.pooling == "mean"
+    assert parse(["--model", "m.gguf", "--port", "1"]).pooling == ""
+    with pytest.raises(SystemExit):
+        parse(["--model", "m.gguf", "--port", "1", "--pooling", "max"])
