@@ -93,6 +93,17 @@ def test_thinking_defaults_on_and_can_be_turned_off(daemon: Daemon, thinker: str
     assert not rendered.endswith("<think>")
 
 
+@pytest.mark.parametrize("level", ["low", "medium", "high"])
+def test_think_levels_reach_the_template(daemon: Daemon, thinker: str, level: str) -> None:
+    response = httpx.post(
+        f"{daemon.url}/api/chat",
+        json={"model": thinker, "messages": QUESTION, "think": level, "_debug_render_only": True},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json()["_debug_info"]["rendered_template"].endswith("<think>")
+
+
 def test_generate_thinking(daemon: Daemon, thinker: str) -> None:
     client = ollama.Client(host=daemon.url)
     response = client.generate(model=thinker, prompt="What is 2+2?", think=True, options=GREEDY)
