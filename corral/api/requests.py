@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,9 +168,8 @@ def _format(f: Fields) -> str | dict[str, Any] | None:
         return "json"
     if isinstance(value, dict):
         return value
-    raise InvalidRequest(
-        f'invalid format: {value!r}; expected "json" or a valid JSON Schema object'
-    )
+    shown = json.dumps(value, ensure_ascii=False)
+    raise InvalidRequest(f'invalid format: {shown}; expected "json" or a valid JSON Schema object')
 
 
 def _think(f: Fields) -> bool | str | None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from corral import envconfig
 from corral.daemon import (
     routes_anthropic as anthropic,
+    routes_embed as emb,
     routes_generate as gen,
     routes_models as models,
     routes_openai as openai,
@@ -114,6 +115,9 @@ def create_app(
     app.router.add_get("/v1/models/{model:.+}", openai.retrieve_model)
     app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic.count_tokens)
+    app.router.add_post("/api/embed", emb.embed)
+    app.router.add_post("/api/embeddings", emb.embeddings)
+    app.router.add_post("/v1/embeddings", emb.openai_embeddings)
     return app
 
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["JSON_GRAMMAR", "grammar_for_format"]
+from corral.daemon.schema_gbnf import SchemaError, compile_schema
+
+__all__ = [
+    "JSON_GRAMMAR",
+    "SchemaError",
+    "compile_schema",
+    "format_from_response_format",
+    "grammar_for_format",
+    "grammar_for_response_format",
+]
 
 # llama.cpp's grammars/json.gbnf (MIT): any JSON object, with bounded whitespace so
 # that a small model cannot loop on newlines forever.
@@ -36,12 +47,52 @@ ws ::= | " " | "\n" [ \t]{0,20}
 """
 
 
-def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
-    """The grammar for a request's `format`: any JSON object for "json" or a schema.
+def grammar_for_format(fmt: str | Mapping[str, Any] | None) -> str | None:
+    """The grammar for a native request's `format`: any JSON object for "json", else the schema's.
 
-    A JSON schema currently constrains output to well-formed JSON objects; compiling the
-    schema itself into the grammar is the structured-output issue's work.
+    Raises:
+        SchemaError: the schema is malformed or cannot be enforced (a 400, before any model runs).
     """
     if fmt is None:
         return None
-    return JSON_GRAMMAR
+    if isinstance(fmt, str):
+        if fmt == "json":
+            return JSON_GRAMMAR
+        raise SchemaError(f'invalid format: "{fmt}"; expected "json" or a valid JSON Schema object')
+    return compile_schema(fmt)
+
+
+def format_from_response_format(response_format: Any) -> str | dict[str, Any] | None:
+    """OpenAI's `response_format` as a native `format` (what Ollama's middleware does).
+
+    `{"type": "text"}` gives None, `{"type": "json_object"}` gives "json", and
+    `{"type": "json_schema", "json_schema": {"schema": {...}}}` the schema (checked here).
+
+    Raises:
+        SchemaError: the object is malformed or its schema cannot be enforced.
+    """
+    if response_format is None:
+        return None
+    if not isinstance(response_format, Mapping):
+        raise SchemaError("response_format must be an object")
+    kind = response_format.get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise SchemaError("response_format.json_schema.schema must be a JSON Schema object")
+        compile_schema(schema)
+        return dict(schema)
+    raise SchemaError(
+        f"invalid response_format type {json.dumps(kind)}; "
+        "expected text, json_object or json_schema"
+    )
+
+
+def grammar_for_response_format(response_format: Any) -> str | None:
+    """The grammar for OpenAI's `response_format` (see `format_from_response_format`)."""
+    return grammar_for_format(format_from_response_format(response_format))

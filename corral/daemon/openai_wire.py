@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.api import ChatRequest, Fields, GenerateRequest, parse_chat, parse_generate
+from corral.daemon.grammars import format_from_response_format
 from corral.errors import InvalidRequest
 
 __all__ = [
@@ -263,25 +264,8 @@ def _apply_tool_choice(tools: list[dict[str, Any]], choice: object) -> list[dict
 
 
 def _format(value: object) -> str | dict[str, Any] | None:
-    if value is None:
-        return None
-    kind = value.get("type") if isinstance(value, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema" and isinstance(value, dict):
-        spec = value.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if not isinstance(schema, dict):
-            raise InvalidRequest(
-                'response_format json_schema needs an object at "json_schema.schema"'
-            )
-        return schema
-    raise InvalidRequest(
-        f"invalid response_format: {json.dumps(value)[:60]} "
-        '(expected type "text", "json_object" or "json_schema")'
-    )
+    """`response_format` as native `format`; a json_schema is compiled here (400 if invalid)."""
+    return format_from_response_format(value)
 
 
 def _stop(f: Fields) -> list[str] | None:
@@ -655,18 +639,23 @@ class CompletionStream:
     model: str
     include_usage: bool = False
     echo_prompt: str = ""
+    logprobs: bool = False
     id: str = field(default_factory=lambda: new_id("cmpl"))
     created: int = field(default_factory=lambda: int(time.time()))
     _echoed: bool = False
+    _offset: int = 0
 
-    def _chunk(self, text: str, finish: str | None) -> dict[str, Any]:
+    def _chunk(
+        self, text: str, finish: str | None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        choice = {"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish}
         chunk: dict[str, Any] = {
             "id": self.id,
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "choices": [choice],
         }
         if self.include_usage:
             chunk["usage"] = None
@@ -676,12 +665,18 @@ class CompletionStream:
         text = str(event.get("response", "") or "")
         if not self._echoed:
             text = self.echo_prompt + text
+            self._offset = len(self.echo_prompt)
             self._echoed = True
         chunks = []
         done = bool(event.get("done"))
-        if text or done:
+        entries = event.get("logprobs") or []
+        logprobs = None
+        if self.logprobs and entries:
+            logprobs = _completion_logprobs(entries, self._offset)
+            self._offset += sum(len(str(e.get("token", ""))) for e in entries)
+        if text or done or logprobs:
             finish = finish_reason(event.get("done_reason")) if done else None
-            chunks.append(self._chunk(text, finish))
+            chunks.append(self._chunk(text, finish, logprobs))
         if done and self.include_usage:
             chunks.append(
                 {

@@ -78,7 +78,12 @@ async def completions(request: web.Request) -> web.StreamResponse:
             logprobs=req.logprobs is not None,
         )
         return web.json_response(body)
-    stream = wire.CompletionStream(model=model, include_usage=req.include_usage, echo_prompt=echo)
+    stream = wire.CompletionStream(
+        model=model,
+        include_usage=req.include_usage,
+        echo_prompt=echo,
+        logprobs=req.logprobs is not None,
+    )
     return await _sse(request, plan, stream.feed)
 
 

@@ -49,6 +49,8 @@ class RunnerSpec:
     use_mmap: bool = True
     adapters: tuple[Path, ...] = ()
     embedding: bool = False
+    pooling: str = ""
+    """Embedding pooling passed to the runner; empty keeps the model's own."""
 
     def argv(self, port: int) -> list[str]:
         args = [
@@ -78,6 +80,8 @@ class RunnerSpec:
             args += ["--lora", str(adapter)]
         if self.embedding:
             args.append("--embedding")
+            if self.pooling:
+                args += ["--pooling", self.pooling]
         if not self.use_mmap:
             args.append("--no-mmap")
         return args
@@ -105,6 +109,8 @@ class RunnerHandle(Protocol):
     def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
 
     async def tokenize(self, text: str) -> list[int]: ...
+
+    async def embed(self, texts: Sequence[str], *, truncate: bool = True) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
 
@@ -280,8 +286,9 @@ class SubprocessRunner:
         data = await self._post_json("/tokenize", {"content": text, "add_special": False})
         return [int(token) for token in data.get("tokens", [])]
 
-    async def embed(self, texts: Sequence[str]) -> dict[str, Any]:
-        return await self._post_json("/embedding", {"content": list(texts)})
+    async def embed(self, texts: Sequence[str], *, truncate: bool = True) -> dict[str, Any]:
+        payload = {"content": list(texts), "truncate": truncate}
+        return await self._post_json("/embedding", payload)
 
     async def close(self) -> None:
         """Stop the process: SIGTERM, then SIGKILL after a grace period."""

@@ -45,14 +45,23 @@ class DaemonState:
             raise ModelNotFound(f'model "{name}" not found, try pulling it first') from None
         return await self.infos.facts(model)
 
-    def spec_for(self, facts: ModelFacts, options: Mapping[str, Any]) -> RunnerSpec:
-        """The runner a request needs, from merged options and the daemon's settings."""
+    def spec_for(
+        self, facts: ModelFacts, options: Mapping[str, Any], *, embedding: bool = False
+    ) -> RunnerSpec:
+        """The runner a request needs, from merged options and the daemon's settings.
+
+        `embedding` asks for an embedding runner even for a generative model: llama.cpp
+        pools its hidden states (the GGUF's pooling type, else mean).
+        """
         assert facts.model.model_path is not None
         num_ctx = int(options.get("num_ctx") or self.settings.context_length or DEFAULT_NUM_CTX)
         trained = facts.context_length
         if trained:
             num_ctx = min(num_ctx, trained)
-        embedding = facts.is_embedding
+        embedding = embedding or facts.is_embedding
+        pooling = ""
+        if embedding and (facts.gguf is None or facts.gguf.pooling_type is None):
+            pooling = "mean"
         # Ollama's convention: a negative num_gpu (the default -1) means "decide from the fit".
         num_gpu = options.get("num_gpu")
         return RunnerSpec(
@@ -65,6 +74,7 @@ class DaemonState:
             use_mmap=bool(options.get("use_mmap", True)),
             adapters=facts.model.adapters,
             embedding=embedding,
+            pooling=pooling,
         )
 
     async def estimate(self, spec: RunnerSpec) -> MemoryEstimate:

@@ -30,6 +30,8 @@ class RunnerConfig:
     """-1 offloads every layer llama.cpp can; 0 runs on the CPU."""
     lora: tuple[Path, ...] = ()
     embedding: bool = False
+    pooling: str = ""
+    """With `embedding`: none, mean, cls, last or rank; empty keeps the model's own."""
     no_mmap: bool = False
     parent_pid: int | None = None
     verbose: bool = False
@@ -98,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers to offload (-1 = all)")
     p.add_argument("--lora", type=Path, action="append", default=[], help="LoRA adapter GGUF")
     p.add_argument("--embedding", action="store_true", help="serve /embedding instead")
+    p.add_argument(
+        "--pooling",
+        choices=["", "none", "mean", "cls", "last", "rank"],
+        default="",
+        help="embedding pooling (default: the model's)",
+    )
     p.add_argument("--no-mmap", action="store_true", help="read the weights instead of mmap")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this parent dies")
     p.add_argument("--verbose", action="store_true", help="let llama.cpp log to stderr")
@@ -118,6 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunnerConfig:
         gpu_layers=ns.gpu_layers,
         lora=tuple(ns.lora),
         embedding=ns.embedding,
+        pooling=ns.pooling,
         no_mmap=ns.no_mmap,
         parent_pid=ns.parent_pid,
         verbose=ns.verbose,

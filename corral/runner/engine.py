@@ -26,6 +26,7 @@ from corral.errors import CorralError, InvalidRequest, RunnerError
 
 from .config import RunnerConfig
 from .events import Done, Failed, Piece, Sink, Started
+from .logprobs import token_logprobs
 from .model import LoadedModel, LoadError, LogCapture, ModelInfo, load_model
 from .params import CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest
 from .shift import keep_count, shift_discard, truncate_prompt
@@ -59,6 +60,8 @@ class Job:
     t_first: int = 0
     assembler: PieceAssembler = field(default_factory=PieceAssembler)
     stopper: StopMatcher = field(default_factory=lambda: StopMatcher(()))
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
+    """Logprob entries of tokens whose text has not been sent yet."""
 
     def cancel(self) -> None:
         """Stop generating at the next token and free the slot (the client went away)."""
@@ -127,7 +130,7 @@ class Engine:
     def embed(
         self, req: EmbeddingRequest
     ) -> concurrent.futures.Future[tuple[list[list[float]], int]]:
-        return self._call(lambda: self._embed(req.content))
+        return self._call(lambda: self._embed(req.content, truncate=req.truncate))
 
     def _call(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
@@ -315,6 +318,10 @@ class Engine:
                 slot.cache.append(job.pending)
                 job.pending = None
             token = int(ll.llama_sampler_sample(job.sampler, model.ctx, i))
+            if job.request.logprobs:
+                top = job.request.top_logprobs
+                entry = token_logprobs(model.ctx, i, model.info.n_vocab, token, top, model.piece)
+                job.logprobs.append(entry)
             self._on_token(job, token)
 
     def _make_room(self, job: Job) -> None:
@@ -358,7 +365,8 @@ class Engine:
         text = job.assembler.feed(model.piece(token))
         out = job.stopper.feed(text) if text else ""
         if out:
-            job.sink(Piece(out))
+            job.sink(Piece(out, tuple(job.logprobs)))
+            job.logprobs.clear()
         if job.stopper.stopped:
             self._finish(job, "stop")
         elif 0 <= job.request.n_predict <= job.n_decoded:
@@ -370,7 +378,7 @@ class Engine:
         tail = job.stopper.feed(job.assembler.flush()) if not job.stopper.stopped else ""
         tail += job.stopper.flush()
         if tail:
-            job.sink(Piece(tail))
+            job.sink(Piece(tail, tuple(job.logprobs)))
         now = time.perf_counter_ns()
         first = job.t_first or now
         job.sink(
@@ -409,7 +417,7 @@ class Engine:
             job.sink(Failed(RunnerError(f"decoding failed (llama_decode returned {status})")))
             self._release(job)
 
-    def _embed(self, texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+    def _embed(self, texts: tuple[str, ...], *, truncate: bool) -> tuple[list[list[float]], int]:
         model = self._loaded()
         if not self.config.embedding:
             raise InvalidRequest("this runner was not started with --embedding")
@@ -421,11 +429,14 @@ class Engine:
             tokens = model.tokenize(text, add_special=True, parse_special=True)
             if not tokens:
                 raise InvalidRequest(f"input {index} is empty")
-            if len(tokens) > model.n_batch:
-                raise InvalidRequest(
-                    f"input {index} ({len(tokens)} tokens) is longer than the context "
-                    f"({model.n_batch} tokens)"
-                )
+            limit = min(model.n_batch, model.info.n_ctx)
+            if len(tokens) > limit:
+                if not truncate:
+                    raise InvalidRequest(
+                        f"the input length exceeds the context length: input {index} has "
+                        f"{len(tokens)} tokens, the context {limit}"
+                    )
+                tokens = tokens[:limit]
             ll.llama_memory_clear(model.memory, True)
             batch = self._batch
             batch.n_tokens = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from corral.errors import CorralError
 
@@ -26,6 +27,8 @@ class Piece:
     """Generated text that is safe to send (whole characters, no stop string)."""
 
     content: str
+    logprobs: tuple[dict[str, Any], ...] = ()
+    """Entries of the tokens this text came from, when the request asked for logprobs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,6 +323,15 @@ def _cpu_has_amx() -> bool:
     return False
 
 
+_POOLING = {
+    "none": ll.LLAMA_POOLING_TYPE_NONE,
+    "mean": ll.LLAMA_POOLING_TYPE_MEAN,
+    "cls": ll.LLAMA_POOLING_TYPE_CLS,
+    "last": ll.LLAMA_POOLING_TYPE_LAST,
+    "rank": ll.LLAMA_POOLING_TYPE_RANK,
+}
+
+
 def _context_params(config: RunnerConfig) -> Any:
     cparams = ll.llama_context_default_params()
     if config.embedding:
@@ -331,6 +340,8 @@ def _context_params(config: RunnerConfig) -> Any:
         cparams.n_batch = cparams.n_ubatch = config.ctx_size
         cparams.n_seq_max = 1
         cparams.embeddings = True
+        if config.pooling:
+            cparams.pooling_type = _POOLING[config.pooling]
         # Pooled embeddings read every token's output; this llama.cpp defaults the cap to 1.
         cparams.n_outputs_max_per_seq = 0
     else:

@@ -52,6 +52,10 @@ class CompletionRequest:
     """Cut a prompt longer than the context (keeping `num_keep`) instead of rejecting it."""
     add_bos: bool | None = None
     """None follows the model's own setting."""
+    logprobs: bool = False
+    """Report each generated token's log-probability."""
+    top_logprobs: int = 0
+    """With `logprobs`, this many most likely alternatives per token (0 to 20)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +79,11 @@ class EmbeddingRequest:
     """One `POST /embedding`: one or more texts to embed."""
 
     content: tuple[str, ...]
+    truncate: bool = True
+    """Cut an input longer than the context instead of failing."""
 
 
-_INT_FIELDS = ("n_predict", "top_k", "repeat_last_n", "seed", "num_keep")
+_INT_FIELDS = ("n_predict", "top_k", "repeat_last_n", "seed", "num_keep", "top_logprobs")
 _FLOAT_FIELDS = (
     "temperature",
     "top_p",
@@ -87,7 +93,7 @@ _FLOAT_FIELDS = (
     "presence_penalty",
     "frequency_penalty",
 )
-_BOOL_FIELDS = ("add_bos", "shift", "truncate")
+_BOOL_FIELDS = ("add_bos", "logprobs", "shift", "truncate")
 _COMPLETION_FIELDS = frozenset(
     {"prompt", "stop", "grammar", *_BOOL_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS}
 )
@@ -180,6 +186,10 @@ def _check_ranges(req: CompletionRequest) -> None:
         value = getattr(req, name)
         if not 0.0 <= value <= 1.0:
             raise InvalidRequest(f'field "{name}" must be between 0 and 1, not {value}')
+    if not 0 <= req.top_logprobs <= 20:
+        raise InvalidRequest(
+            f'field "top_logprobs" must be between 0 and 20, not {req.top_logprobs}'
+        )
     if req.repeat_penalty < 0:
         raise InvalidRequest(
             f'field "repeat_penalty" must not be negative, not {req.repeat_penalty}'
@@ -215,10 +225,11 @@ def parse_detokenize(body: Any) -> DetokenizeRequest:
 def parse_embedding(body: Any) -> EmbeddingRequest:
     """Validate an `/embedding` body; `content` is a string or a list of strings."""
     obj = _require_object(body)
-    _reject_unknown(obj, frozenset({"content"}))
+    _reject_unknown(obj, frozenset({"content", "truncate"}))
     content = obj.get("content")
     if isinstance(content, str):
         content = [content]
     if not isinstance(content, list) or not all(isinstance(c, str) for c in content):
         raise InvalidRequest(f'field "content" must be a list of strings, not {content!r}')
-    return EmbeddingRequest(content=tuple(content))
+    truncate = _bool("truncate", obj["truncate"]) if obj.get("truncate") is not None else True
+    return EmbeddingRequest(content=tuple(content), truncate=truncate)

@@ -126,6 +126,9 @@ async def completion(request: web.Request) -> web.StreamResponse:
 def _ndjson(event: Event) -> tuple[bytes, bool]:
     """An event's NDJSON line, and whether it ends the stream."""
     if isinstance(event, Piece):
+        if event.logprobs:
+            line = {"content": event.content, "logprobs": list(event.logprobs)}
+            return json.dumps(line).encode() + b"\n", False
         return b'{"content":' + json.dumps(event.content).encode() + b"}\n", False
     if isinstance(event, Done):
         return json.dumps(event.to_json()).encode() + b"\n", True

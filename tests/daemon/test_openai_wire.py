@@ -86,6 +86,12 @@ def test_bad_response_format_is_rejected(response_format) -> None:
         chat(response_format=response_format)
 
 
+def test_json_schema_that_cannot_compile_is_rejected_before_any_run() -> None:
+    bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "strnig"}}}
+    with pytest.raises(InvalidRequest, match='unknown type "strnig"'):
+        chat(response_format=bad)
+
+
 @pytest.mark.parametrize(
     ("effort", "think"),
     [
@@ -385,6 +391,28 @@ def test_completion_response_and_stream_echo_the_prompt() -> None:
     assert [c["choices"][0]["text"] for c in chunks[:2]] == ["Sky: blue", ""]
     assert chunks[1]["choices"][0]["finish_reason"] == "stop"
     assert chunks[2]["choices"] == [] and chunks[2]["usage"]["prompt_tokens"] == 10
+
+
+def test_completion_stream_carries_logprobs_with_running_offsets() -> None:
+    stream = wire.CompletionStream(model="m", echo_prompt="Sky:", logprobs=True)
+    first = stream.feed(
+        {"response": " bl", "done": False, "logprobs": [{"token": " bl", "logprob": -0.5}]}
+    )
+    second = stream.feed(
+        {"response": "ue", "done": False, "logprobs": [{"token": "ue", "logprob": -0.25}]}
+    )
+    last = stream.feed(final(response=""))
+    assert first[0]["choices"][0]["logprobs"]["text_offset"] == [4]
+    assert second[0]["choices"][0]["logprobs"] == {
+        "tokens": ["ue"],
+        "token_logprobs": [-0.25],
+        "top_logprobs": [{}],
+        "text_offset": [7],
+    }
+    assert last[0]["choices"][0]["logprobs"] is None
+    plain = wire.CompletionStream(model="m")
+    chunk = plain.feed({"response": "x", "done": False, "logprobs": [{"token": "x"}]})
+    assert chunk[0]["choices"][0]["logprobs"] is None
 
 
 def test_completion_logprobs_shape() -> None:

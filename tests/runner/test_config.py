@@ -61,3 +61,12 @@ def test_default_threads_without_sysfs_falls_back_to_cpu_count(tmp_path: Path, m
     assert default_threads(tmp_path / "none") == 3
     monkeypatch.setattr("os.cpu_count", lambda: None)
     assert default_threads(tmp_path / "none") == 4
+
+
+def test_pooling_choice() -> None:
+    parse = parse_args
+    config = parse(["--model", "m.gguf", "--port", "1", "--embedding", "--pooling", "mean"])
+    assert config.embedding and config.pooling == "mean"
+    assert parse(["--model", "m.gguf", "--port", "1"]).pooling == ""
+    with pytest.raises(SystemExit):
+        parse(["--model", "m.gguf", "--port", "1", "--pooling", "max"])

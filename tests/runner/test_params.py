@@ -76,3 +76,21 @@ def test_embedding_content_string_or_list():
     assert parse_embedding({"content": ["a", "b"]}).content == ("a", "b")
     with pytest.raises(InvalidRequest, match='"content"'):
         parse_embedding({"content": [1]})
+
+
+def test_completion_logprobs_fields():
+    req = parse_completion({"prompt": "x", "logprobs": True, "top_logprobs": 20})
+    assert req.logprobs and req.top_logprobs == 20
+    assert not parse_completion({"prompt": "x"}).logprobs
+    for bad in (21, -1):
+        with pytest.raises(InvalidRequest, match='"top_logprobs" must be between 0 and 20'):
+            parse_completion({"prompt": "x", "logprobs": True, "top_logprobs": bad})
+    with pytest.raises(InvalidRequest, match='"logprobs"'):
+        parse_completion({"prompt": "x", "logprobs": "yes"})
+
+
+def test_embedding_truncate_flag():
+    assert parse_embedding({"content": "a"}).truncate is True
+    assert parse_embedding({"content": "a", "truncate": False}).truncate is False
+    with pytest.raises(InvalidRequest, match='"truncate"'):
+        parse_embedding({"content": "a", "truncate": "no"})

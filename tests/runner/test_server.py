@@ -419,14 +419,16 @@ def test_embedding_mode(smollm2_gguf: Path):
     r = Runner(smollm2_gguf, "--ctx-size", "512", "--embedding")
     try:
         r.wait_ready()
-        resp = httpx.post(r.url + "/embedding", json={"content": ["hello world", "bye"]})
+        resp = httpx.post(
+            r.url + "/embedding", json={"content": ["hello world", "bye"]}, timeout=60
+        )
         assert resp.status_code == 200
         body = resp.json()
         assert len(body["embeddings"]) == 2
         assert all(len(v) == 576 for v in body["embeddings"])
         assert body["embeddings"][0] != body["embeddings"][1]
         assert body["prompt_eval_count"] > 2
-        resp = httpx.post(r.url + "/completion", json={"prompt": "x"})
+        resp = httpx.post(r.url + "/completion", json={"prompt": "x"}, timeout=60)
         assert resp.status_code == 400
     finally:
         assert r.stop() == 0
