@@ -42,6 +42,7 @@ __all__ = [
     "num_thread",
     "origins",
     "registry_auth",
+    "spare_runner",
 ]
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,12 @@ def no_prune() -> bool:
     return _bool("CORRAL_NOPRUNE")
 
 
+def spare_runner() -> bool:
+    """CORRAL_SPARE_RUNNER: keep one runner process started ahead, imports done (default on)."""
+    value = _raw("CORRAL_SPARE_RUNNER")
+    return not value or value.lower() not in {"0", "f", "false", "no", "off"}
+
+
 def no_history() -> bool:
     """CORRAL_NOHISTORY: do not keep REPL history."""
     return _bool("CORRAL_NOHISTORY")
@@ -270,6 +277,7 @@ _DOCUMENTED = {
     "CORRAL_DEBUG": debug,
     "CORRAL_LOG_FILE": log_file,
     "CORRAL_NOPRUNE": no_prune,
+    "CORRAL_SPARE_RUNNER": spare_runner,
     "CORRAL_NOHISTORY": no_history,
     "CORRAL_CATALOG_INDEX": catalog_index_url,
     "CORRAL_REGISTRY_AUTH": registry_auth,

@@ -24,6 +24,7 @@ from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
 from corral.daemon.scheduler import Scheduler
 from corral.daemon.security import add_cors_headers, guard_middleware
 from corral.daemon.settings import Settings
+from corral.daemon.spares import SpareRunners
 from corral.daemon.state import STATE, DaemonState
 from corral.gguf import MemoryEstimate
 from corral.gpu import MemorySnapshot, probe
@@ -36,10 +37,6 @@ logger = logging.getLogger(__name__)
 StartRunner = Callable[[RunnerSpec, float], Awaitable[RunnerHandle]]
 
 
-async def _start_subprocess_runner(spec: RunnerSpec, load_timeout: float) -> RunnerHandle:
-    return await SubprocessRunner.start(spec, load_timeout=load_timeout)
-
-
 async def _probe_memory() -> MemorySnapshot:
     return await asyncio.to_thread(probe)
 
@@ -47,10 +44,19 @@ async def _probe_memory() -> MemorySnapshot:
 def create_app(
     settings: Settings,
     *,
-    start_runner: StartRunner = _start_subprocess_runner,
+    start_runner: StartRunner | None = None,
     memory: Callable[[], Awaitable[MemorySnapshot]] = _probe_memory,
 ) -> web.Application:
-    """Build the daemon's application; collaborators are arguments so tests can swap them."""
+    """Build the daemon's application; collaborators are arguments so tests can swap them.
+
+    `start_runner` defaults to spawning `python -m corral.runner` subprocesses, taking the
+    spare runner when `settings.spare_runner` keeps one.
+    """
+    spares = SpareRunners() if settings.spare_runner and start_runner is None else None
+
+    async def start_subprocess_runner(spec: RunnerSpec, load_timeout: float) -> RunnerHandle:
+        return await SubprocessRunner.start(spec, load_timeout=load_timeout, spares=spares)
+
     app = web.Application(
         middlewares=[error_middleware, guard_middleware(settings)],
         client_max_size=settings.max_body,
@@ -63,7 +69,7 @@ def create_app(
         return await state.estimate(spec)
 
     scheduler = Scheduler(
-        start_runner=start_runner,
+        start_runner=start_runner or start_subprocess_runner,
         memory=memory,
         estimate=estimate,
         max_loaded=settings.max_loaded_models,
@@ -81,13 +87,19 @@ def create_app(
             removed = await asyncio.to_thread(store.blobs.remove_stale_temp_files, 86400.0)
             if removed:
                 logger.info("removed %d stale partial files", removed)
+        if spares is not None:
+            spares.replenish()
         yield
         await scheduler.shutdown()
+        if spares is not None:
+            await spares.close()
 
     async def stop_runners(app: web.Application) -> None:
         # Runs once the listener is closed and before aiohttp waits for open handlers:
         # streams then end with an error line at once instead of running on.
         await scheduler.shutdown()
+        if spares is not None:
+            await spares.close()
 
     app.cleanup_ctx.append(lifetime)
     app.on_shutdown.append(stop_runners)

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from corral.daemon.spares import SpareRunners, spawn_runner
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
 __all__ = ["RunnerHandle", "RunnerSpec", "StderrTail", "SubprocessRunner"]
@@ -52,11 +52,9 @@ class RunnerSpec:
     pooling: str = ""
     """Embedding pooling passed to the runner; empty keeps the model's own."""
 
-    def argv(self, port: int) -> list[str]:
+    def args(self, port: int) -> list[str]:
+        """The runner's command-line arguments (after `python -m corral.runner`)."""
         args = [
-            sys.executable,
-            "-m",
-            "corral.runner",
             "--model",
             str(self.model_path),
             "--host",
@@ -161,20 +159,19 @@ class SubprocessRunner:
         self.info: dict[str, Any] = {}
 
     @classmethod
-    async def start(cls, spec: RunnerSpec, *, load_timeout: float) -> SubprocessRunner:
-        """Spawn a runner and wait until it reports ready.
+    async def start(
+        cls, spec: RunnerSpec, *, load_timeout: float, spares: SpareRunners | None = None
+    ) -> SubprocessRunner:
+        """Start a runner (the spare, when there is one) and wait until it reports ready.
 
         Raises:
             RunnerStartFailed: the process exited, or was not ready within `load_timeout`.
         """
         port = _free_port()
-        process = await asyncio.create_subprocess_exec(
-            *spec.argv(port),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        args = spec.args(port)
+        process = await spares.take(args) if spares is not None else None
+        if process is None:
+            process = await spawn_runner(args, stdin=asyncio.subprocess.DEVNULL)
         runner = cls(spec, process, port)
         logger.info("starting runner pid=%s model=%s port=%d", process.pid, spec.model_path, port)
         try:
@@ -189,29 +186,36 @@ class SubprocessRunner:
         except BaseException:
             await runner.close()
             raise
+        finally:
+            if spares is not None:
+                spares.replenish()
         return runner
 
     async def _wait_ready(self) -> None:
-        delay = 0.05
-        while True:
-            if self._process.returncode is not None:
-                await self._drain_stderr()
-                # Name the blob, not where the store lives on the server's disk.
-                reason = self.tail.reason().replace(
-                    str(self.spec.model_path), self.spec.model_path.name
-                )
-                raise RunnerStartFailed(
-                    f"runner failed to load: {reason}", stderr_tail=self.tail.text
-                )
-            try:
-                async with self._session.get(f"{self._base}/health") as response:
-                    if response.status == 200:
-                        self.info = await response.json()
-                        return
-            except (aiohttp.ClientError, OSError, json.JSONDecodeError):
-                pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+        """Wait for the runner's `ready` line on stdout, then read its /health facts.
+
+        The runner writes that line once the model is loaded; its stdout closing first
+        means it exited, and its stderr says why.
+        """
+        assert self._process.stdout is not None
+        line = await self._process.stdout.readline()
+        if line.strip() != b"ready":
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._process.wait(), 5)
+            await self._drain_stderr()
+            # Name the blob, not where the store lives on the server's disk.
+            reason = self.tail.reason().replace(
+                str(self.spec.model_path), self.spec.model_path.name
+            )
+            raise RunnerStartFailed(f"runner failed to load: {reason}", stderr_tail=self.tail.text)
+        try:
+            async with self._session.get(f"{self._base}/health") as response:
+                self.info = await response.json()
+        except (aiohttp.ClientError, OSError, json.JSONDecodeError) as exc:
+            raise RunnerStartFailed(
+                f"runner failed to load: it said ready but its /health did not answer ({exc})",
+                stderr_tail=self.tail.text,
+            ) from exc
 
     async def _pump_stderr(self) -> None:
         stream = self._process.stderr

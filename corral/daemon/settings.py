@@ -36,6 +36,8 @@ class Settings:
     """Largest JSON request body in bytes (CORRAL_MAX_BODY)."""
     registry_auth: Path | None = None
     """The registry credentials file (CORRAL_REGISTRY_AUTH); None: no credentials."""
+    spare_runner: bool = False
+    """Keep one runner process started ahead so a cold load skips Python's imports."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +58,5 @@ class Settings:
             api_key=envconfig.api_key(),
             max_body=envconfig.max_body(),
             registry_auth=envconfig.registry_auth(),
+            spare_runner=envconfig.spare_runner(),
         )

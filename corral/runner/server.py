@@ -199,7 +199,7 @@ async def serve(config: RunnerConfig) -> int:
         loop.add_signal_handler(sig, finish, 0)
     logger.info("listening on %s:%d model=%s", config.host, config.port, config.model)
     engine.start(
-        on_ready=lambda: logger.info("ready"),
+        on_ready=_announce_ready,
         on_failed=lambda reason: _call_soon(loop, load_failed, reason),
     )
     code = await finished
@@ -211,6 +211,42 @@ async def serve(config: RunnerConfig) -> int:
     return code
 
 
+def _announce_ready() -> None:
+    """Tell the daemon on stdout (one `ready` line) that the model is loaded."""
+    logger.info("ready")
+    try:
+        os.write(sys.stdout.fileno(), b"ready\n")
+    except (OSError, ValueError):
+        pass  # nobody reads our stdout
+
+
+def _await_assignment(standby_args: Sequence[str]) -> list[str] | None:
+    """As a spare (`--standby --parent-pid N`): wait on stdin for the real arguments.
+
+    The imports are done by then, which is the point. Returns None when stdin closes
+    first: the daemon no longer needs this spare.
+    """
+    parent = _standby_parent(standby_args)
+    set_parent_death_signal()
+    if parent is not None:
+        start_parent_watchdog(parent)
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    args = json.loads(line)
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise SystemExit("error: a spare runner expects a JSON list of arguments on stdin")
+    return args
+
+
+def _standby_parent(args: Sequence[str]) -> int | None:
+    if len(args) == 2 and args[0] == "--parent-pid" and args[1].isdigit():
+        return int(args[1])
+    if args:
+        raise SystemExit(f"error: --standby takes only --parent-pid N, not {' '.join(args)}")
+    return None
+
+
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], arg: str) -> None:
     try:
         loop.call_soon_threadsafe(fn, arg)
@@ -220,15 +256,21 @@ def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], arg: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m corral.runner`."""
-    config = parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    standby = given[:1] == ["--standby"]
+    args = _await_assignment(given[1:]) if standby else given
+    if args is None:
+        return 0
+    config = parse_args(args)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.DEBUG if config.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    set_parent_death_signal()
-    if config.parent_pid is not None:
-        start_parent_watchdog(config.parent_pid)
+    if not standby:  # a spare set up its lifeline while it waited
+        set_parent_death_signal()
+        if config.parent_pid is not None:
+            start_parent_watchdog(config.parent_pid)
     code = asyncio.run(serve(config))
     logging.shutdown()
     sys.stdout.flush()

@@ -81,6 +81,8 @@ def start_daemon(home: Path, models: Path, **extra_env: str) -> Daemon:
         CORRAL_HOME=str(home),
         CORRAL_MODELS=str(models),
         CORRAL_NUM_THREAD="2",
+        # Tests count runner processes; the spare has its own tests (test_spare_runner.py).
+        CORRAL_SPARE_RUNNER="0",
     )
     env.update(extra_env)  # a test's own settings win, CORRAL_NUM_THREAD included
     log = home / "serve.log"

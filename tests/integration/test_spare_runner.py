@@ -1,0 +1,111 @@
+"""The spare runner: a cold load takes a process that has done its imports already."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ollama
+
+from tests.integration.conftest import CATALOG_MODEL, Daemon
+
+
+def _runner_children(daemon: Daemon) -> dict[int, bytes]:
+    """Every `corral.runner` child of the daemon, spare or serving, with its command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (
+            int(stat.rsplit(")", 1)[1].split()[1]) == daemon.process.pid
+            and b"corral.runner" in cmdline
+        ):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _spares(daemon: Daemon) -> list[int]:
+    return [pid for pid, cmd in _runner_children(daemon).items() if b"--standby" in cmd]
+
+
+def test_a_cold_load_takes_the_spare_and_a_new_spare_follows(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0], CORRAL_SPARE_RUNNER="1", CORRAL_NUM_PARALLEL="1")
+    assert _wait_for(lambda: len(_spares(daemon)) == 1)
+    spare = _spares(daemon)[0]
+
+    answer = ollama.Client(host=daemon.url).generate(
+        model=CATALOG_MODEL, prompt="Say hi.", options={"temperature": 0, "num_predict": 4}
+    )
+    assert answer.done and answer.eval_count
+
+    # The spare became the model's runner, and another spare was started after the load.
+    assert f"starting runner pid={spare} " in daemon.log.read_text()
+    assert _wait_for(lambda: any(pid != spare for pid in _spares(daemon)))
+    assert spare in _runner_children(daemon)
+    assert len(_runner_children(daemon)) == 2
+
+
+def test_spare_leaves_with_the_daemon(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        daemon = make_daemon(seeded_models[0], CORRAL_SPARE_RUNNER="1")
+        assert _wait_for(lambda d=daemon: len(_spares(d)) == 1)
+        spare = _spares(daemon)[0]
+        os.kill(daemon.process.pid, sig)
+        daemon.process.wait(30)
+        assert _wait_for(lambda pid=spare: not Path(f"/proc/{pid}").exists()), sig
+
+
+def test_spare_with_closed_stdin_exits_quietly() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral.runner", "--standby", "--parent-pid", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == b""
+
+
+def test_spare_rejects_arguments_that_are_not_a_json_list() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral.runner", "--standby"],
+        input=b'{"model": "x"}\n',
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert b"a spare runner expects a JSON list of arguments on stdin" in proc.stderr
+
+
+def test_standby_takes_only_a_parent_pid() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral.runner", "--standby", "--model", "x.gguf"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert b"--standby takes only --parent-pid N, not --model x.gguf" in proc.stderr
