@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TextIO
 
-from corral.cli._render import human_bytes
+from corral.display import human_bytes
 
 __all__ = ["Progress", "Spinner", "bar_line", "is_tty"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from corral.cli._daemon import connect
-from corral.cli._render import list_table, show_summary
+from corral.display import list_table, show_summary
 from corral.errors import CorralError, NotFound
 
 __all__ = ["cli_cp", "cli_list", "cli_rm", "cli_show", "echo_json", "matching"]

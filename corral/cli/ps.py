@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import click
 
 from corral.cli._daemon import connect
-from corral.cli._render import ps_table
 from corral.cli.models import JSON_OPTION, echo_json, matching
+from corral.display import ps_table
 
 __all__ = ["cli_ps"]
 

@@ -11,9 +11,9 @@ import click
 from corral.cli._daemon import connect
 from corral.cli._output import AnswerPrinter, stream_answer
 from corral.cli._progress import is_tty
-from corral.cli._render import format_metrics
 from corral.cli.pull import pull_model
 from corral.client import Client
+from corral.display import format_metrics
 from corral.durations import parse_go_duration
 from corral.errors import ModelfileError, NotFound
 from corral.modelfile import coerce_parameter

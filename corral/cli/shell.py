@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from corral.cli._render import table
 from corral.cli._shells import SHELLS, render
+from corral.display import table
 from corral.sessions import SessionStore
 
 __all__ = ["cli_completion", "cli_history"]

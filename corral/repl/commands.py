@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from corral.cli._render import list_table, show_summary, table
+from corral.display import list_table, show_summary, table
 from corral.errors import CorralError, ModelfileError, NotFound
 from corral.modelfile import coerce_parameter, format_parameter_value
 

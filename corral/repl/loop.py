@@ -24,8 +24,8 @@ from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 
 from corral import envconfig
-from corral.cli._render import format_metrics
 from corral.client import AsyncClient
+from corral.display import format_metrics
 from corral.errors import CorralError
 from corral.repl.commands import Outcome, handle_command
 from corral.repl.images import extract_images

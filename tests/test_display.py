@@ -8,7 +8,8 @@ import pytest
 
 from corral.cli._output import WordWrapper
 from corral.cli._progress import bar_line
-from corral.cli._render import (
+from corral.cli.run import join_prompt
+from corral.display import (
     format_metrics,
     human_bytes,
     human_number,
@@ -21,7 +22,6 @@ from corral.cli._render import (
     table,
     until,
 )
-from corral.cli.run import join_prompt
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Pure text rendering for the CLI: tables, sizes, relative times, `show` and `--verbose` stats.
+"""Pure text for people: tables, sizes, relative times, `show` and `--verbose` stats (CLI, REPL).
 
 Every function here takes data and returns a string (no printing, no clock
 reads: callers pass `now`), so each can be tested directly. The formats follow
