@@ -442,21 +442,7 @@ async def generate_events(
 
     The native route and `/v1/completions` share this path.
     """
-    started = time.monotonic_ns() if started is None else started
-    if not req.model:
-        raise InvalidRequest("model is required")
-    if not req.prompt and req.keep_alive == 0:
-        facts = await state.facts(req.model)
-        await state.scheduler.unload(str(facts.model.model_path))
-        final = _empty_final(req.model, chat=False, done_reason="unload")
-        return Pipeline(_single(final), immediate=True)
-    job = await prepare_generate(state, req)
-    if req.debug_render_only:
-        debug = {"rendered_template": job.prompt or "", "image_count": job.image_count}
-        final = _empty_final(req.model, chat=False, _debug_info=debug)
-        return Pipeline(_single(final), immediate=True, prepared=job)
-    events = _native_events(state, job, started=started, chat=False)
-    return Pipeline(events, prepared=job)
+    return await _plan(state, req, started=started)
 
 
 async def chat_events(
@@ -466,20 +452,31 @@ async def chat_events(
 
     The native route, `/v1/chat/completions` and `/v1/messages` share this path.
     """
+    return await _plan(state, req, started=started)
+
+
+async def _plan(
+    state: DaemonState, req: ChatRequest | GenerateRequest, *, started: int | None
+) -> Pipeline:
     started = time.monotonic_ns() if started is None else started
+    chat = isinstance(req, ChatRequest)
     if not req.model:
         raise InvalidRequest("model is required")
-    if not req.messages and req.keep_alive == 0:
+    empty = not req.messages if isinstance(req, ChatRequest) else not req.prompt
+    if empty and req.keep_alive == 0:
         facts = await state.facts(req.model)
         await state.scheduler.unload(str(facts.model.model_path))
-        final = _empty_final(req.model, chat=True, done_reason="unload")
+        final = _empty_final(req.model, chat=chat, done_reason="unload")
         return Pipeline(_single(final), immediate=True)
-    job = await prepare_chat(state, req)
+    if isinstance(req, ChatRequest):
+        job = await prepare_chat(state, req)
+    else:
+        job = await prepare_generate(state, req)
     if req.debug_render_only:
         debug = {"rendered_template": job.prompt or "", "image_count": job.image_count}
-        final = _empty_final(req.model, chat=True, _debug_info=debug)
+        final = _empty_final(req.model, chat=chat, _debug_info=debug)
         return Pipeline(_single(final), immediate=True, prepared=job)
-    events = _native_events(state, job, started=started, chat=True)
+    events = _native_events(state, job, started=started, chat=chat)
     return Pipeline(events, prepared=job)
 
 

@@ -46,9 +46,9 @@ class Daemon:
         )
         return env
 
-    def runner_pids(self) -> list[int]:
-        """Runner subprocesses whose parent is this daemon."""
-        pids = []
+    def runner_processes(self) -> dict[int, bytes]:
+        """Runner subprocesses whose parent is this daemon (a spare too), with their cmdlines."""
+        found = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -59,8 +59,12 @@ class Daemon:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             if ppid == self.process.pid and b"corral.runner" in cmdline:
-                pids.append(int(entry.name))
-        return pids
+                found[int(entry.name)] = cmdline
+        return found
+
+    def runner_pids(self) -> list[int]:
+        """Runner subprocesses whose parent is this daemon."""
+        return list(self.runner_processes())
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -15,25 +15,6 @@ import ollama
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 
 
-def _runner_children(daemon: Daemon) -> dict[int, bytes]:
-    """Every `corral.runner` child of the daemon, spare or serving, with its command line."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if (
-            int(stat.rsplit(")", 1)[1].split()[1]) == daemon.process.pid
-            and b"corral.runner" in cmdline
-        ):
-            found[int(entry.name)] = cmdline
-    return found
-
-
 def _wait_for(predicate: Callable[[], bool], seconds: float = 60) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -44,7 +25,7 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 60) -> bool:
 
 
 def _spares(daemon: Daemon) -> list[int]:
-    return [pid for pid, cmd in _runner_children(daemon).items() if b"--standby" in cmd]
+    return [pid for pid, cmd in daemon.runner_processes().items() if b"--standby" in cmd]
 
 
 def test_a_cold_load_takes_the_spare_and_a_new_spare_follows(
@@ -62,8 +43,8 @@ def test_a_cold_load_takes_the_spare_and_a_new_spare_follows(
     # The spare became the model's runner, and another spare was started after the load.
     assert f"starting runner pid={spare} " in daemon.log.read_text()
     assert _wait_for(lambda: any(pid != spare for pid in _spares(daemon)))
-    assert spare in _runner_children(daemon)
-    assert len(_runner_children(daemon)) == 2
+    assert spare in daemon.runner_processes()
+    assert len(daemon.runner_processes()) == 2
 
 
 def test_spare_leaves_with_the_daemon(
