@@ -1,0 +1,161 @@
+"""Converting tiny checkpoints the test writes itself, checked against numpy and llama.cpp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corral.convert import convert_checkpoint, supported
+from corral.errors import ConversionError
+from corral.gguf import read_gguf
+from tests.convert.tiny import (
+    CHAT_TEMPLATE,
+    LLAMA,
+    QWEN2,
+    TinySpec,
+    build_checkpoint,
+    reference_logits,
+)
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+PROMPT = "Why is the sky blue? The quick brown fox."
+
+
+def _llama_logits(path: Path, tokens: list[int]) -> np.ndarray:
+    model = llama_cpp.Llama(
+        str(path),
+        n_ctx=128,
+        n_batch=128,
+        logits_all=True,
+        verbose=False,
+        n_threads=2,
+        n_gpu_layers=0,
+    )
+    try:
+        model.eval(tokens)
+        return np.array(model.scores[: len(tokens)], dtype=np.float64)
+    finally:
+        model.close()
+
+
+def _tokens(directory: Path, text: str) -> list[int]:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(directory / "tokenizer.json")).encode(text).ids
+
+
+@pytest.mark.parametrize("spec", [LLAMA, QWEN2], ids=["llama", "qwen2"])
+def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
+    weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)
+    out = tmp_path / "model.gguf"
+    seen: list[tuple[int, int]] = []
+    result = convert_checkpoint(
+        tmp_path / "ckpt", out, out_type="F32", progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[-1][0] == seen[-1][1] == result.tensors
+    tokens = _tokens(tmp_path / "ckpt", PROMPT)
+    expected = reference_logits(weights, spec, tokens)
+    got = _llama_logits(out, tokens)
+    assert got.shape == expected.shape
+    scale = float(np.abs(expected).max())
+    assert scale > 1.0  # the logits are not trivially small
+    assert float(np.abs(got - expected).max()) < 2e-3 * scale
+    assert (got.argmax(axis=-1) == expected.argmax(axis=-1)).all()
+
+
+def test_f16_is_close_and_half_the_size(tmp_path: Path) -> None:
+    weights = build_checkpoint(tmp_path / "ckpt", LLAMA)
+    f32, f16 = tmp_path / "f32.gguf", tmp_path / "f16.gguf"
+    convert_checkpoint(tmp_path / "ckpt", f32, out_type="F32")
+    convert_checkpoint(tmp_path / "ckpt", f16)
+    assert f16.stat().st_size < 0.6 * f32.stat().st_size
+    assert read_gguf(f16).file_type == "F16"
+    tokens = _tokens(tmp_path / "ckpt", PROMPT)
+    expected = reference_logits(weights, LLAMA, tokens)
+    got = _llama_logits(f16, tokens)
+    assert float(np.abs(got - expected).max()) < 2e-2 * float(np.abs(expected).max())
+
+
+def test_bf16(tmp_path: Path) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    out = tmp_path / "bf16.gguf"
+    convert_checkpoint(tmp_path / "ckpt", out, out_type="bf16")
+    assert read_gguf(out).file_type == "BF16"
+    tokens = _tokens(tmp_path / "ckpt", PROMPT)
+    assert np.isfinite(_llama_logits(out, tokens)).all()
+
+
+def test_tokenizer_and_template_metadata(tmp_path: Path) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    out = tmp_path / "model.gguf"
+    convert_checkpoint(tmp_path / "ckpt", out, name="tiny")
+    info = read_gguf(out)
+    assert info.architecture == "llama"
+    assert info.chat_template == CHAT_TEMPLATE
+    model = llama_cpp.Llama(str(out), n_ctx=64, verbose=False, n_threads=2, vocab_only=True)
+    try:
+        text = "Llamas are domesticated camelids 123"
+        assert model.tokenize(text.encode(), add_bos=False) == _tokens(tmp_path / "ckpt", text)
+        assert model.token_eos() == model.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]
+        assert model.metadata["tokenizer.ggml.pre"] == "gpt-2"
+        assert model.metadata["general.name"] == "tiny"
+    finally:
+        model.close()
+
+
+def test_unsupported_architecture_lists_supported(tmp_path: Path) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    config["architectures"] = ["MambaForCausalLM"]
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "model.gguf"
+    with pytest.raises(ConversionError, match="'MambaForCausalLM' is not supported") as info:
+        convert_checkpoint(tmp_path / "ckpt", out)
+    for name in supported():
+        assert name in str(info.value)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: (d / "config.json").unlink(), "no config.json"),
+        (lambda d: (d / "config.json").write_text("{"), "cannot read config.json"),
+        (lambda d: (d / "tokenizer.json").unlink(), "no tokenizer.json"),
+        (lambda d: (d / "model.safetensors").unlink(), r"no \.safetensors files"),
+        (
+            lambda d: (d / "config.json").write_text(
+                json.dumps({**json.loads((d / "config.json").read_text()), "hidden_size": "big"})
+            ),
+            "'hidden_size'",
+        ),
+    ],
+    ids=["no-config", "bad-config", "no-tokenizer", "no-weights", "bad-hparam"],
+)
+def test_bad_checkpoints(tmp_path: Path, mutate, message: str) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    mutate(tmp_path / "ckpt")
+    out = tmp_path / "model.gguf"
+    with pytest.raises(ConversionError, match=message):
+        convert_checkpoint(tmp_path / "ckpt", out)
+    assert not out.exists()
+
+
+def test_bad_output_type(tmp_path: Path) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    with pytest.raises(ConversionError, match="cannot convert to 'Q4_K_M'"):
+        convert_checkpoint(tmp_path / "ckpt", tmp_path / "x.gguf", out_type="Q4_K_M")
+
+
+def test_truncated_tensor_data_leaves_nothing(tmp_path: Path) -> None:
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    out = tmp_path / "model.gguf"
+    with pytest.raises(ConversionError, match="does not fit"):
+        convert_checkpoint(tmp_path / "ckpt", out)
+    assert not out.exists()

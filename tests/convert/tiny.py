@@ -1,0 +1,226 @@
+"""Tiny random-weight Hugging Face checkpoints, and a numpy reference forward pass.
+
+The checkpoints are real in every part a converter reads: `config.json`,
+safetensors weights, a byte-level BPE `tokenizer.json` trained with the
+`tokenizers` package, and a `tokenizer_config.json` with a chat template. Their
+dimensions (hidden 256, FFN 512) are multiples of 256, so K-quants accept them.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Why is the sky blue? Because of Rayleigh scattering of sunlight.",
+    "Llamas are domesticated South American camelids, used as pack animals.",
+    "def add(a, b):\n    return a + b\n",
+    "corral runs large language models locally, one command at a time.",
+] * 4
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    architecture: str = "LlamaForCausalLM"
+    model_type: str = "llama"
+    hidden: int = 256
+    intermediate: int = 512
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    vocab: int = 320
+    rope_theta: float = 10000.0
+    eps: float = 1e-5
+    qkv_bias: bool = False
+    tied: bool = False
+    seed: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+LLAMA = TinySpec()
+QWEN2 = TinySpec(
+    architecture="Qwen2ForCausalLM",
+    model_type="qwen2",
+    qkv_bias=True,
+    tied=True,
+    rope_theta=1000000.0,
+    eps=1e-6,
+    seed=1,
+)
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, array in tensors.items():
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    raw = json.dumps(header).encode()
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(raw)) + raw)
+        for array in tensors.values():
+            handle.write(np.ascontiguousarray(array, dtype="<f4").tobytes())
+
+
+def _weights(spec: TinySpec) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(spec.seed)
+
+    def w(*shape: int, scale: float = 0.08) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    h, f, hd = spec.hidden, spec.intermediate, spec.head_dim
+    out: dict[str, np.ndarray] = {"model.embed_tokens.weight": w(spec.vocab, h, scale=0.5)}
+    for i in range(spec.layers):
+        p = f"model.layers.{i}."
+        out[p + "input_layernorm.weight"] = 1 + w(h, scale=0.1)
+        out[p + "self_attn.q_proj.weight"] = w(spec.heads * hd, h)
+        out[p + "self_attn.k_proj.weight"] = w(spec.kv_heads * hd, h)
+        out[p + "self_attn.v_proj.weight"] = w(spec.kv_heads * hd, h)
+        if spec.qkv_bias:
+            out[p + "self_attn.q_proj.bias"] = w(spec.heads * hd, scale=0.1)
+            out[p + "self_attn.k_proj.bias"] = w(spec.kv_heads * hd, scale=0.1)
+            out[p + "self_attn.v_proj.bias"] = w(spec.kv_heads * hd, scale=0.1)
+        out[p + "self_attn.o_proj.weight"] = w(h, spec.heads * hd)
+        out[p + "post_attention_layernorm.weight"] = 1 + w(h, scale=0.1)
+        out[p + "mlp.gate_proj.weight"] = w(f, h)
+        out[p + "mlp.up_proj.weight"] = w(f, h)
+        out[p + "mlp.down_proj.weight"] = w(h, f)
+    out["model.norm.weight"] = 1 + w(h, scale=0.1)
+    if not spec.tied:
+        out["lm_head.weight"] = w(spec.vocab, h, scale=0.2)
+    return out
+
+
+def _tokenizer(directory: Path, spec: TinySpec) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab - 3,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    tokenizer.save(str(directory / "tokenizer.json"))
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "bos_token": "<|im_start|>",
+                "eos_token": "<|im_end|>",
+                "unk_token": "<|endoftext|>",
+                "add_bos_token": False,
+                "chat_template": CHAT_TEMPLATE,
+            }
+        )
+    )
+
+
+def build_checkpoint(
+    directory: Path, spec: TinySpec = LLAMA, *, shards: int = 1
+) -> dict[str, np.ndarray]:
+    """Write a tiny checkpoint into `directory`; returns its weights."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = _weights(spec)
+    config = {
+        "architectures": [spec.architecture],
+        "model_type": spec.model_type,
+        "hidden_size": spec.hidden,
+        "intermediate_size": spec.intermediate,
+        "num_hidden_layers": spec.layers,
+        "num_attention_heads": spec.heads,
+        "num_key_value_heads": spec.kv_heads,
+        "max_position_embeddings": 512,
+        "rms_norm_eps": spec.eps,
+        "rope_theta": spec.rope_theta,
+        "vocab_size": spec.vocab,
+        "tie_word_embeddings": spec.tied,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
+    (directory / "config.json").write_text(json.dumps(config))
+    names = list(weights)
+    for index in range(shards):
+        part = names[index::shards]
+        file = (
+            f"model-{index + 1:05d}-of-{shards:05d}.safetensors"
+            if shards > 1
+            else "model.safetensors"
+        )
+        write_safetensors(directory / file, {n: weights[n] for n in part})
+    _tokenizer(directory, spec)
+    return weights
+
+
+def _rms(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def _rope(x: np.ndarray, theta: float) -> np.ndarray:
+    """HF rotate-half RoPE over (heads, tokens, head_dim)."""
+    dim = x.shape[-1]
+    inv = 1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    angles = np.arange(x.shape[1])[:, None] * inv[None, :]
+    cos = np.concatenate([np.cos(angles)] * 2, axis=-1)
+    sin = np.concatenate([np.sin(angles)] * 2, axis=-1)
+    half = dim // 2
+    rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def reference_logits(
+    weights: dict[str, np.ndarray], spec: TinySpec, tokens: list[int]
+) -> np.ndarray:
+    """Logits for every position: RMSNorm, RoPE, GQA causal attention, SwiGLU MLP."""
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    n, hd = len(tokens), spec.head_dim
+    x = w["model.embed_tokens.weight"][tokens]
+    mask = np.triu(np.full((n, n), -np.inf), k=1)
+    for i in range(spec.layers):
+        p = f"model.layers.{i}."
+        h = _rms(x, w[p + "input_layernorm.weight"], spec.eps)
+        q = h @ w[p + "self_attn.q_proj.weight"].T
+        k = h @ w[p + "self_attn.k_proj.weight"].T
+        v = h @ w[p + "self_attn.v_proj.weight"].T
+        if spec.qkv_bias:
+            q += w[p + "self_attn.q_proj.bias"]
+            k += w[p + "self_attn.k_proj.bias"]
+            v += w[p + "self_attn.v_proj.bias"]
+        q = _rope(q.reshape(n, spec.heads, hd).transpose(1, 0, 2), spec.rope_theta)
+        k = _rope(k.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2), spec.rope_theta)
+        v = v.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2)
+        group = spec.heads // spec.kv_heads
+        k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        attn = (scores @ v).transpose(1, 0, 2).reshape(n, spec.heads * hd)
+        x = x + attn @ w[p + "self_attn.o_proj.weight"].T
+        h = _rms(x, w[p + "post_attention_layernorm.weight"], spec.eps)
+        gate = h @ w[p + "mlp.gate_proj.weight"].T
+        up = h @ w[p + "mlp.up_proj.weight"].T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+    x = _rms(x, w["model.norm.weight"], spec.eps)
+    head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
+    return x @ head.T
