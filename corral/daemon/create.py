@@ -18,6 +18,8 @@ from typing import Any
 
 from corral.api import CreateRequest, validate_option
 from corral.api.options import DEPRECATED_OPTIONS, OPTION_TYPES
+from corral.convert import OUTPUT_TYPES
+from corral.daemon.convert import Converted, convert_files, is_checkpoint_files
 from corral.daemon.state import DaemonState
 from corral.errors import GGUFError, InvalidRequest, ModelNotFound
 from corral.gguf import GGUFInfo, read_gguf
@@ -129,6 +131,17 @@ def _config_from_gguf(info: GGUFInfo) -> dict[str, Any]:
     }
 
 
+def _use_gguf(parts: ModelParts, info: GGUFInfo, request: CreateRequest) -> str | None:
+    """Take config, template and stop parameters from the model's GGUF; the template's name."""
+    parts.config = _config_from_gguf(info)
+    detected = detect_template(info.chat_template) if info.chat_template else None
+    if detected is None or request.template is not None:
+        return None
+    parts.template = detected.template
+    parts.params = dict(detected.parameters)
+    return detected.name
+
+
 async def create_model(
     state: DaemonState, request: CreateRequest
 ) -> AsyncGenerator[Progress, None]:
@@ -136,14 +149,32 @@ async def create_model(
     name = ModelName.parse(request.model)
     if not request.from_ and not request.files:
         raise InvalidRequest("neither 'from' or 'files' was specified")
-    if request.quantize:
+    quantize = (request.quantize or "").upper() or None
+    checkpoint = bool(request.files) and is_checkpoint_files(request.files)
+    if quantize is not None and (quantize not in OUTPUT_TYPES or not checkpoint):
         raise InvalidRequest(
             f"quantizing to {request.quantize} is not supported yet; "
             "create the model without --quantize"
         )
+    if checkpoint:
+        for file_name, digest in request.files.items():
+            _check_relative(file_name)
+            await _blob_layer(state, digest, MEDIA_MODEL)  # every file is there before we start
     yield {"status": "gathering model components"}
     parts = ModelParts()
-    if request.files:
+    if checkpoint:
+        converted = Converted()
+        async for event in convert_files(
+            state, request.files, converted, out_type=quantize or "F16", name=name.model
+        ):
+            yield event
+        assert converted.layer is not None
+        parts.model = converted.layer
+        parts.gguf = await _gguf_of(state, parts.model, "model.gguf")
+        detected = _use_gguf(parts, parts.gguf, request)
+        if detected is not None:
+            yield {"status": f"using autodetected template {detected}"}
+    elif request.files:
         ggufs = [n for n in request.files if n.lower().endswith(".gguf")] or list(request.files)
         for file_name in request.files:
             _check_relative(file_name)
@@ -154,12 +185,9 @@ async def create_model(
             )
         parts.model = await _blob_layer(state, request.files[ggufs[0]], MEDIA_MODEL)
         parts.gguf = await _gguf_of(state, parts.model, ggufs[0])
-        parts.config = _config_from_gguf(parts.gguf)
-        detected = detect_template(parts.gguf.chat_template) if parts.gguf.chat_template else None
-        if detected is not None and request.template is None:
-            yield {"status": f"using autodetected template {detected.name}"}
-            parts.template = detected.template
-            parts.params = dict(detected.parameters)
+        detected = _use_gguf(parts, parts.gguf, request)
+        if detected is not None:
+            yield {"status": f"using autodetected template {detected}"}
     elif request.from_:
         try:
             base = await asyncio.to_thread(state.store.get, request.from_)
