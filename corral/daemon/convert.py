@@ -9,6 +9,7 @@ Progress (`converting model`, tensor n of N) is yielded as it happens.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import tempfile
@@ -41,6 +42,8 @@ class Converted:
 
     layer: Layer | None = None
     result: ConversionResult | None = None
+    existed: bool = False
+    """The blob was in the store before this conversion (so it is not ours to remove)."""
 
 
 def is_checkpoint_files(files: Mapping[str, str]) -> bool:
@@ -66,6 +69,20 @@ def _link_files(state: DaemonState, files: Mapping[str, str], target: Path) -> N
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(blob, path)
+
+
+def _import(state: DaemonState, output: Path, out: Converted) -> tuple[str, int]:
+    digest = "sha256:" + _sha256(output)
+    out.existed = state.store.blobs.exists(digest)
+    return state.store.blobs.import_file(output, expected=digest)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def convert_directory(
@@ -152,7 +169,7 @@ async def _convert(
             await asyncio.wait({work})
             if not work.cancelled():
                 work.exception()
-    digest, size = await asyncio.to_thread(state.store.blobs.import_file, output)
+    digest, size = await asyncio.to_thread(_import, state, output, out)
     out.layer = Layer(media_type=MEDIA_MODEL, digest=digest, size=size)
     out.result = result
     yield {"status": f"creating new layer {digest}"}

@@ -19,7 +19,9 @@ from typing import Any
 from corral.api import CreateRequest, validate_option
 from corral.api.options import DEPRECATED_OPTIONS, OPTION_TYPES
 from corral.convert import OUTPUT_TYPES
+from corral.convert.quant_types import QUANT_TYPES, normalize_quant_type
 from corral.daemon.convert import Converted, convert_files, is_checkpoint_files
+from corral.daemon.quantize import quantize_layer
 from corral.daemon.state import DaemonState
 from corral.errors import GGUFError, InvalidRequest, ModelNotFound
 from corral.gguf import GGUFInfo, read_gguf
@@ -131,6 +133,24 @@ def _config_from_gguf(info: GGUFInfo) -> dict[str, Any]:
     }
 
 
+async def _quantize(
+    state: DaemonState, parts: ModelParts, kind: str, request: CreateRequest
+) -> AsyncGenerator[Progress, None]:
+    """Replace the parts' model layer with its quantization to `kind`."""
+    assert parts.model is not None
+    info = parts.gguf or await _gguf_of(state, parts.model, parts.model.digest)
+    layer: Layer | None = None
+    async for item in quantize_layer(state, parts.model, info, kind):
+        if isinstance(item, Layer):
+            layer = item
+        else:
+            yield item
+    assert layer is not None
+    parts.model = layer
+    parts.gguf = await _gguf_of(state, layer, "the quantized model")
+    parts.config.update(_config_from_gguf(parts.gguf))
+
+
 def _use_gguf(parts: ModelParts, info: GGUFInfo, request: CreateRequest) -> str | None:
     """Take config, template and stop parameters from the model's GGUF; the template's name."""
     parts.config = _config_from_gguf(info)
@@ -149,23 +169,26 @@ async def create_model(
     name = ModelName.parse(request.model)
     if not request.from_ and not request.files:
         raise InvalidRequest("neither 'from' or 'files' was specified")
-    quantize = (request.quantize or "").upper() or None
+    quantize: str | None = None
+    if request.quantize:
+        quantize = normalize_quant_type(request.quantize)
+        if quantize is None:
+            raise InvalidRequest(
+                f'unsupported quantization type "{request.quantize}"; choose one of '
+                + ", ".join(QUANT_TYPES)
+            )
     checkpoint = bool(request.files) and is_checkpoint_files(request.files)
-    if quantize is not None and (quantize not in OUTPUT_TYPES or not checkpoint):
-        raise InvalidRequest(
-            f"quantizing to {request.quantize} is not supported yet; "
-            "create the model without --quantize"
-        )
     if checkpoint:
         for file_name, digest in request.files.items():
             _check_relative(file_name)
             await _blob_layer(state, digest, MEDIA_MODEL)  # every file is there before we start
     yield {"status": "gathering model components"}
     parts = ModelParts()
+    converted = Converted()
     if checkpoint:
-        converted = Converted()
+        direct = quantize if quantize in OUTPUT_TYPES else None
         async for event in convert_files(
-            state, request.files, converted, out_type=quantize or "F16", name=name.model
+            state, request.files, converted, out_type=direct or "F16", name=name.model
         ):
             yield event
         assert converted.layer is not None
@@ -198,6 +221,11 @@ async def create_model(
         _inherit(parts, base)
     if parts.model is None:
         raise InvalidRequest("the model has no weights: FROM must name a GGUF file or a model")
+    if quantize is not None and not (checkpoint and quantize in OUTPUT_TYPES):
+        async for event in _quantize(state, parts, quantize, request):
+            yield event
+        if checkpoint and not converted.existed and converted.layer is not None:
+            await asyncio.to_thread(state.store.blobs.remove, converted.layer.digest)
     for adapter_name, digest in request.adapters.items():
         _check_relative(adapter_name)
         layer = await _blob_layer(state, digest, MEDIA_ADAPTER)
