@@ -2,8 +2,9 @@
 
 The tensor table is planned first from the safetensors headers alone (names,
 shapes, output types), then written; tensor data follows one tensor at a time,
-read through the memory map, converted, written and dropped. Peak memory is the
-largest tensor (widened to float32 when it must be transformed) plus buffers.
+read through the memory map in blocks of rows, converted, written, and its pages
+released. Peak memory is the largest tensor that must be transformed whole
+(Llama's Q/K permutation) plus a fixed block size, however big the embeddings.
 """
 
 from __future__ import annotations
@@ -11,22 +12,26 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gguf
 import numpy as np
+from gguf.gguf_writer import WriterState
 
 from corral.convert.models import Architecture, PlannedTensor, find_architecture
-from corral.convert.safetensors import Checkpoint, open_checkpoint
+from corral.convert.safetensors import Checkpoint, TensorRef, open_checkpoint
 from corral.convert.vocab import load_vocab
 from corral.errors import ConversionError
 
 __all__ = ["OUTPUT_TYPES", "ConversionResult", "convert_checkpoint", "is_checkpoint"]
 
 logger = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 16 << 20
+"""Tensors that need no transform are read, converted and written in blocks of about this."""
 
 OUTPUT_TYPES: dict[str, tuple[gguf.GGMLQuantizationType, gguf.LlamaFileType]] = {
     "F16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
@@ -96,14 +101,45 @@ def _plan(arch: Architecture, checkpoint: Checkpoint) -> list[PlannedTensor]:
             continue
         name = arch.gguf_name(ref.name)
 
-        def load(source: str = ref.name) -> np.ndarray[Any, Any]:
-            return arch.transform(source, checkpoint.read_float32(source))
+        def chunks(source: TensorRef = ref) -> Iterator[np.ndarray[Any, Any]]:
+            try:
+                if arch.transforms(source.name) or len(source.shape) < 2:
+                    yield arch.transform(source.name, checkpoint.read_float(source.name))
+                    return
+                rows = source.shape[0]
+                step = max(1, _CHUNK_BYTES // max(1, source.nbytes // max(rows, 1)))
+                for start in range(0, rows, step):
+                    yield checkpoint.read_float(source.name, (start, start + step))
+                    checkpoint.release(source.name)
+            finally:
+                checkpoint.release(source.name)
 
-        planned.append(PlannedTensor(name, ref.shape, load))
+        planned.append(PlannedTensor(name, ref.shape, chunks))
     planned.extend(arch.extra_tensors())
     if not planned:
         raise ConversionError("the checkpoint holds no tensors to convert")
     return planned
+
+
+def _write_tensor(
+    writer: gguf.GGUFWriter, chunks: Iterator[np.ndarray[Any, Any]], nbytes: int
+) -> None:
+    """GGUFWriter.write_tensor_data for data that arrives in blocks, so no whole copy exists."""
+    assert writer.fout is not None
+    fout = writer.fout[0]  # one output file: the writer is never asked to split
+    tensors = writer.tensors[0]
+    info = tensors.pop(next(iter(tensors)))
+    if info.nbytes != nbytes:
+        raise ConversionError(f"tensor size {nbytes} differs from its planned {info.nbytes}")
+    writer.write_padding(fout, fout.tell())
+    written = 0
+    for chunk in chunks:
+        chunk.tofile(fout)
+        written += chunk.nbytes
+    if written != nbytes:
+        raise ConversionError(f"wrote {written} bytes of a {nbytes}-byte tensor")
+    writer.write_padding(fout, nbytes)
+    writer.state = WriterState.WEIGHTS
 
 
 def convert_checkpoint(
@@ -162,9 +198,8 @@ def convert_checkpoint(
             writer.write_kv_data_to_file()
             writer.write_ti_data_to_file()
             for index, (planned_tensor, out) in enumerate(zip(planned, types, strict=True)):
-                data = _encode(planned_tensor.load(), out)
-                writer.write_tensor_data(data)
-                del data
+                encoded = (_encode(chunk, out) for chunk in planned_tensor.chunks())
+                _write_tensor(writer, encoded, _nbytes(planned_tensor.shape, out))
                 if progress is not None:
                     progress(index + 1, len(planned))
         finally:

@@ -25,11 +25,11 @@ Array = np.ndarray[Any, Any]
 
 @dataclass(frozen=True, slots=True)
 class PlannedTensor:
-    """One GGUF tensor: its name, shape, and how to compute its float32 data."""
+    """One GGUF tensor: its name, shape, and its float data as row blocks, in order."""
 
     name: str
     shape: tuple[int, ...]
-    load: Callable[[], Array]
+    chunks: Callable[[], Iterator[Array]]
     keep_f32: bool = False
 
 
@@ -86,6 +86,10 @@ class Architecture:
 
     def skip(self, name: str) -> bool:
         return name.endswith(self.skip_suffixes)
+
+    def transforms(self, name: str) -> bool:
+        """Whether `transform` changes this tensor (then it is read whole, not in blocks)."""
+        return False
 
     def transform(self, name: str, array: Array) -> Array:
         return array
@@ -175,7 +179,12 @@ class Llama(Architecture):
             return np.array(factors, dtype=np.float32)
 
         name = gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight"
-        yield PlannedTensor(name, (dim // 2,), load, keep_f32=True)
+        yield PlannedTensor(name, (dim // 2,), lambda: iter([load()]), keep_f32=True)
+
+    def transforms(self, name: str) -> bool:
+        return self.permute_qk and name.endswith(
+            ("q_proj.weight", "q_proj.bias", "k_proj.weight", "k_proj.bias")
+        )
 
     def transform(self, name: str, array: Array) -> Array:
         if self.permute_qk:

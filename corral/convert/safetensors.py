@@ -137,29 +137,51 @@ class Checkpoint:
     def __iter__(self) -> Iterator[TensorRef]:
         return iter(self.tensors.values())
 
-    def read(self, name: str) -> np.ndarray[Any, Any]:
-        """The tensor as a read-only array backed by the memory map (no copy)."""
-        ref = self.tensors[name]
+    def _map(self, ref: TensorRef) -> mmap.mmap:
         mapped = self._maps.get(ref.path)
         if mapped is None:
             with ref.path.open("rb") as handle:
                 mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             self._maps[ref.path] = mapped
-        array = np.frombuffer(
-            mapped,
-            dtype=np.dtype(_DTYPES[ref.dtype][0]),
-            count=math.prod(ref.shape),
-            offset=ref.start,
-        )
-        return array.reshape(ref.shape)
+        return mapped
 
-    def read_float32(self, name: str) -> np.ndarray[Any, Any]:
-        """The tensor widened to float32 (bfloat16 bits shifted into place)."""
+    def read(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray[Any, Any]:
+        """The tensor (or rows `start..end` of its first axis) as a read-only view of the map."""
         ref = self.tensors[name]
-        array = self.read(name)
+        shape = ref.shape
+        offset, count = ref.start, math.prod(shape)
+        if rows is not None and shape:
+            start, end = max(0, rows[0]), min(shape[0], rows[1])
+            row = math.prod(shape[1:])
+            offset += start * row * _DTYPES[ref.dtype][1]
+            count = (end - start) * row
+            shape = (end - start, *shape[1:])
+        array = np.frombuffer(
+            self._map(ref), dtype=np.dtype(_DTYPES[ref.dtype][0]), count=count, offset=offset
+        )
+        return array.reshape(shape)
+
+    def read_float(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray[Any, Any]:
+        """Like `read`, as floats: F32/F16 stay views, BF16 and integers widen to float32."""
+        ref = self.tensors[name]
+        array = self.read(name, rows)
         if ref.dtype == "BF16":
             return (array.astype(np.uint32) << 16).view(np.float32)
+        if ref.dtype in {"F32", "F16"}:
+            return array
         return array.astype(np.float32)
+
+    def release(self, name: str) -> None:
+        """Drop the tensor's pages from this process's memory (they stay in the page cache)."""
+        ref = self.tensors[name]
+        mapped = self._maps.get(ref.path)
+        if mapped is None or ref.nbytes == 0:
+            return
+        start = ref.start // mmap.PAGESIZE * mmap.PAGESIZE
+        try:
+            mapped.madvise(mmap.MADV_DONTNEED, start, ref.end - start)
+        except (AttributeError, OSError, ValueError):  # not on this platform: only a hint
+            pass
 
     def close(self) -> None:
         for mapped in self._maps.values():

@@ -159,3 +159,17 @@ def test_truncated_tensor_data_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="does not fit"):
         convert_checkpoint(tmp_path / "ckpt", out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("out_type", ["F16", "BF16", "F32"])
+def test_block_wise_writing_gives_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out_type: str
+) -> None:
+    import corral.convert.convert as convert_module
+
+    build_checkpoint(tmp_path / "ckpt", LLAMA)
+    whole, blocks = tmp_path / "whole.gguf", tmp_path / "blocks.gguf"
+    convert_checkpoint(tmp_path / "ckpt", whole, out_type=out_type)
+    monkeypatch.setattr(convert_module, "_CHUNK_BYTES", 3000)  # a few rows per block
+    convert_checkpoint(tmp_path / "ckpt", blocks, out_type=out_type)
+    assert whole.read_bytes() == blocks.read_bytes()

@@ -42,8 +42,12 @@ def test_reads_tensors_from_shards(tmp_path: Path) -> None:
     checkpoint = open_checkpoint(tmp_path)
     assert set(checkpoint.tensors) == {"a", "b"}
     np.testing.assert_array_equal(checkpoint.read("a"), a)
-    assert checkpoint.read_float32("b").dtype == np.float32
-    np.testing.assert_array_equal(checkpoint.read_float32("b"), np.ones(5))
+    assert checkpoint.read_float("b").dtype == np.float16  # a view, not widened
+    np.testing.assert_array_equal(checkpoint.read_float("b"), np.ones(5))
+    np.testing.assert_array_equal(checkpoint.read("a", (1, 3)), a[1:3])
+    np.testing.assert_array_equal(checkpoint.read("a", (2, 99)), a[2:])
+    checkpoint.release("a")
+    np.testing.assert_array_equal(checkpoint.read("a"), a)  # pages fault back in
     checkpoint.close()
 
 
@@ -52,7 +56,7 @@ def test_bf16_widens_exactly(tmp_path: Path) -> None:
     bits = (values.view(np.uint32) >> 16).astype(np.uint16)
     raw = json.dumps({"x": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
     (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + bits.tobytes())
-    np.testing.assert_array_equal(open_checkpoint(tmp_path).read_float32("x"), values)
+    np.testing.assert_array_equal(open_checkpoint(tmp_path).read_float("x"), values)
 
 
 def test_no_safetensors(tmp_path: Path) -> None:
