@@ -203,6 +203,36 @@ class Qwen2(Llama):
     permute_qk = False
 
 
+class Gemma(Llama):
+    """Gemma (1): NeoX RoPE, GeGLU, embeddings scaled by sqrt(hidden), RMSNorm weights as 1 + w.
+
+    llama.cpp multiplies by the stored norm weight, so the +1 that Hugging Face's
+    GemmaRMSNorm applies at run time is folded in here, as llama.cpp's converter does.
+    The output head is always tied to the embeddings.
+    """
+
+    hf_names = ("GemmaForCausalLM",)
+    arch = gguf.MODEL_ARCH.GEMMA
+    permute_qk = False
+
+    def write_hparams(self, writer: gguf.GGUFWriter) -> None:
+        super().write_hparams(writer)
+        if self.head_dim == self.n_embd // self.n_head:  # Llama writes these only when they differ
+            writer.add_key_length(self.head_dim)
+            writer.add_value_length(self.head_dim)
+
+    def skip(self, name: str) -> bool:
+        return super().skip(name) or name == "lm_head.weight"
+
+    def transforms(self, name: str) -> bool:
+        return name.endswith("norm.weight")
+
+    def transform(self, name: str, array: Array) -> Array:
+        if name.endswith("norm.weight"):
+            return array.astype(np.float32) + 1
+        return array
+
+
 class Bert(Architecture):
     """BERT encoders (sentence-transformers): mean pooling, no causal mask."""
 
@@ -232,7 +262,7 @@ class Bert(Architecture):
         writer.add_pooling_type(gguf.PoolingType.MEAN)
 
 
-ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Bert)
+ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Bert)
 
 
 def supported() -> list[str]:

@@ -13,6 +13,7 @@ from corral.errors import ConversionError
 from corral.gguf import read_gguf
 from tests.convert.tiny import (
     CHAT_TEMPLATE,
+    GEMMA,
     LLAMA,
     QWEN2,
     TinySpec,
@@ -48,7 +49,7 @@ def _tokens(directory: Path, text: str) -> list[int]:
     return Tokenizer.from_file(str(directory / "tokenizer.json")).encode(text).ids
 
 
-@pytest.mark.parametrize("spec", [LLAMA, QWEN2], ids=["llama", "qwen2"])
+@pytest.mark.parametrize("spec", [LLAMA, QWEN2, GEMMA], ids=["llama", "qwen2", "gemma"])
 def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
     weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)
     out = tmp_path / "model.gguf"

@@ -45,6 +45,8 @@ class TinySpec:
     eps: float = 1e-5
     qkv_bias: bool = False
     tied: bool = False
+    gemma: bool = False
+    """Gemma's differences: embeddings × sqrt(hidden), RMSNorm by (1 + w), GeGLU (tanh)."""
     seed: int = 0
 
     @property
@@ -61,6 +63,9 @@ QWEN2 = TinySpec(
     rope_theta=1000000.0,
     eps=1e-6,
     seed=1,
+)
+GEMMA = TinySpec(
+    architecture="GemmaForCausalLM", model_type="gemma", tied=True, gemma=True, eps=1e-6, seed=2
 )
 
 
@@ -156,6 +161,8 @@ def build_checkpoint(
         "rope_theta": spec.rope_theta,
         "vocab_size": spec.vocab,
         "tie_word_embeddings": spec.tied,
+        "head_dim": spec.head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
         "bos_token_id": 1,
         "eos_token_id": 2,
     }
@@ -173,8 +180,13 @@ def build_checkpoint(
     return weights
 
 
-def _rms(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+def _rms(x: np.ndarray, weight: np.ndarray, eps: float, gemma: bool = False) -> np.ndarray:
+    scale = 1 + weight if gemma else weight
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * scale
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def _rope(x: np.ndarray, theta: float) -> np.ndarray:
@@ -192,14 +204,16 @@ def _rope(x: np.ndarray, theta: float) -> np.ndarray:
 def reference_logits(
     weights: dict[str, np.ndarray], spec: TinySpec, tokens: list[int]
 ) -> np.ndarray:
-    """Logits for every position: RMSNorm, RoPE, GQA causal attention, SwiGLU MLP."""
+    """Logits for every position: RMSNorm, RoPE, GQA causal attention, SwiGLU (GeGLU) MLP."""
     w = {k: v.astype(np.float64) for k, v in weights.items()}
     n, hd = len(tokens), spec.head_dim
     x = w["model.embed_tokens.weight"][tokens]
+    if spec.gemma:
+        x = x * np.sqrt(spec.hidden)
     mask = np.triu(np.full((n, n), -np.inf), k=1)
     for i in range(spec.layers):
         p = f"model.layers.{i}."
-        h = _rms(x, w[p + "input_layernorm.weight"], spec.eps)
+        h = _rms(x, w[p + "input_layernorm.weight"], spec.eps, spec.gemma)
         q = h @ w[p + "self_attn.q_proj.weight"].T
         k = h @ w[p + "self_attn.k_proj.weight"].T
         v = h @ w[p + "self_attn.v_proj.weight"].T
@@ -217,10 +231,11 @@ def reference_logits(
         scores /= scores.sum(axis=-1, keepdims=True)
         attn = (scores @ v).transpose(1, 0, 2).reshape(n, spec.heads * hd)
         x = x + attn @ w[p + "self_attn.o_proj.weight"].T
-        h = _rms(x, w[p + "post_attention_layernorm.weight"], spec.eps)
+        h = _rms(x, w[p + "post_attention_layernorm.weight"], spec.eps, spec.gemma)
         gate = h @ w[p + "mlp.gate_proj.weight"].T
         up = h @ w[p + "mlp.up_proj.weight"].T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
-    x = _rms(x, w["model.norm.weight"], spec.eps)
+        act = _gelu_tanh(gate) if spec.gemma else gate / (1 + np.exp(-gate))
+        x = x + (act * up) @ w[p + "mlp.down_proj.weight"].T
+    x = _rms(x, w["model.norm.weight"], spec.eps, spec.gemma)
     head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
     return x @ head.T
