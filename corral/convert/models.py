@@ -233,6 +233,32 @@ class Gemma(Llama):
         return array
 
 
+class Phi3(Llama):
+    """Phi-3: Llama's blocks with fused QKV and gate/up projections, NeoX RoPE."""
+
+    hf_names = ("Phi3ForCausalLM",)
+    arch = gguf.MODEL_ARCH.PHI3
+    permute_qk = False
+
+    def write_hparams(self, writer: gguf.GGUFWriter) -> None:
+        super().write_hparams(writer)
+        rotary = self.config.get("partial_rotary_factor", 1.0)
+        if isinstance(rotary, int | float) and rotary != 1.0:
+            writer.add_rope_dimension_count(int(rotary * self.n_embd) // self.n_head)
+        window = self.config.get("sliding_window")
+        if isinstance(window, int) and window > 0:
+            writer.add_sliding_window(window)
+
+    def _write_rope_scaling(self, writer: gguf.GGUFWriter) -> None:
+        scaling = self._rope_scaling()
+        kind = scaling.get("rope_type", scaling.get("type")) if scaling else None
+        if kind in {"su", "longrope"}:
+            raise ConversionError(
+                f"Phi-3 with rope_scaling {kind!r} (the 128k models) is not supported yet"
+            )
+        super()._write_rope_scaling(writer)
+
+
 class Bert(Architecture):
     """BERT encoders (sentence-transformers): mean pooling, no causal mask."""
 
@@ -262,7 +288,7 @@ class Bert(Architecture):
         writer.add_pooling_type(gguf.PoolingType.MEAN)
 
 
-ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Bert)
+ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Phi3, Bert)
 
 
 def supported() -> list[str]:

@@ -15,6 +15,7 @@ from tests.convert.tiny import (
     CHAT_TEMPLATE,
     GEMMA,
     LLAMA,
+    PHI3,
     QWEN2,
     TinySpec,
     build_checkpoint,
@@ -49,7 +50,9 @@ def _tokens(directory: Path, text: str) -> list[int]:
     return Tokenizer.from_file(str(directory / "tokenizer.json")).encode(text).ids
 
 
-@pytest.mark.parametrize("spec", [LLAMA, QWEN2, GEMMA], ids=["llama", "qwen2", "gemma"])
+@pytest.mark.parametrize(
+    "spec", [LLAMA, QWEN2, GEMMA, PHI3], ids=["llama", "qwen2", "gemma", "phi3"]
+)
 def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
     weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)
     out = tmp_path / "model.gguf"

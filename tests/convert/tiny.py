@@ -47,6 +47,8 @@ class TinySpec:
     tied: bool = False
     gemma: bool = False
     """Gemma's differences: embeddings × sqrt(hidden), RMSNorm by (1 + w), GeGLU (tanh)."""
+    fused: bool = False
+    """Phi-3's layout: one qkv_proj and one gate_up_proj per layer."""
     seed: int = 0
 
     @property
@@ -64,6 +66,7 @@ QWEN2 = TinySpec(
     eps=1e-6,
     seed=1,
 )
+PHI3 = TinySpec(architecture="Phi3ForCausalLM", model_type="phi3", fused=True, seed=3)
 GEMMA = TinySpec(
     architecture="GemmaForCausalLM", model_type="gemma", tied=True, gemma=True, eps=1e-6, seed=2
 )
@@ -142,6 +145,17 @@ def _tokenizer(directory: Path, spec: TinySpec) -> None:
     )
 
 
+def _fuse(weights: dict[str, np.ndarray], spec: TinySpec) -> dict[str, np.ndarray]:
+    fused = dict(weights)
+    for i in range(spec.layers):
+        p = f"model.layers.{i}."
+        q, k, v = (fused.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv")
+        fused[p + "self_attn.qkv_proj.weight"] = np.concatenate([q, k, v])
+        gate, up = fused.pop(p + "mlp.gate_proj.weight"), fused.pop(p + "mlp.up_proj.weight")
+        fused[p + "mlp.gate_up_proj.weight"] = np.concatenate([gate, up])
+    return fused
+
+
 def build_checkpoint(
     directory: Path, spec: TinySpec = LLAMA, *, shards: int = 1
 ) -> dict[str, np.ndarray]:
@@ -167,7 +181,8 @@ def build_checkpoint(
         "eos_token_id": 2,
     }
     (directory / "config.json").write_text(json.dumps(config))
-    names = list(weights)
+    stored = _fuse(weights, spec) if spec.fused else weights
+    names = list(stored)
     for index in range(shards):
         part = names[index::shards]
         file = (
@@ -175,7 +190,7 @@ def build_checkpoint(
             if shards > 1
             else "model.safetensors"
         )
-        write_safetensors(directory / file, {n: weights[n] for n in part})
+        write_safetensors(directory / file, {n: stored[n] for n in part})
     _tokenizer(directory, spec)
     return weights
 
