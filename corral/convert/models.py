@@ -233,6 +233,25 @@ class Gemma(Llama):
         return array
 
 
+class Gemma3(Gemma):
+    """Gemma 3 text models: Gemma's rules plus Q/K norms, sandwich norms, sliding windows."""
+
+    hf_names = ("Gemma3ForCausalLM",)
+    arch = gguf.MODEL_ARCH.GEMMA3
+
+    def write_hparams(self, writer: gguf.GGUFWriter) -> None:
+        if self.config.get("attn_logit_softcapping") is not None:
+            raise ConversionError("Gemma 3 checkpoints must not set attn_logit_softcapping")
+        self.config.setdefault("rope_theta", 1_000_000.0)
+        super().write_hparams(writer)
+        window = self.config.get("sliding_window")
+        if isinstance(window, int) and window > 0:
+            writer.add_sliding_window(window)
+        local = self.config.get("rope_local_base_freq")
+        if isinstance(local, int | float):
+            writer.add_float32(f"{self.arch_name}.rope.freq_base_swa", float(local))
+
+
 class Phi3(Llama):
     """Phi-3: Llama's blocks with fused QKV and gate/up projections, NeoX RoPE."""
 
@@ -288,7 +307,7 @@ class Bert(Architecture):
         writer.add_pooling_type(gguf.PoolingType.MEAN)
 
 
-ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Phi3, Bert)
+ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Gemma3, Phi3, Bert)
 
 
 def supported() -> list[str]:

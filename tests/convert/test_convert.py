@@ -14,6 +14,7 @@ from corral.gguf import read_gguf
 from tests.convert.tiny import (
     CHAT_TEMPLATE,
     GEMMA,
+    GEMMA3,
     LLAMA,
     PHI3,
     QWEN2,
@@ -51,7 +52,9 @@ def _tokens(directory: Path, text: str) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "spec", [LLAMA, QWEN2, GEMMA, PHI3], ids=["llama", "qwen2", "gemma", "phi3"]
+    "spec",
+    [LLAMA, QWEN2, GEMMA, GEMMA3, PHI3],
+    ids=["llama", "qwen2", "gemma", "gemma3", "phi3"],
 )
 def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
     weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)

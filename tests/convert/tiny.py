@@ -47,6 +47,8 @@ class TinySpec:
     tied: bool = False
     gemma: bool = False
     """Gemma's differences: embeddings × sqrt(hidden), RMSNorm by (1 + w), GeGLU (tanh)."""
+    gemma3: bool = False
+    """Gemma 3 on top: Q/K RMSNorm, norms after attention and around the MLP, local RoPE base."""
     fused: bool = False
     """Phi-3's layout: one qkv_proj and one gate_up_proj per layer."""
     seed: int = 0
@@ -66,6 +68,17 @@ QWEN2 = TinySpec(
     eps=1e-6,
     seed=1,
 )
+GEMMA3 = TinySpec(
+    architecture="Gemma3ForCausalLM",
+    model_type="gemma3_text",
+    tied=True,
+    gemma=True,
+    gemma3=True,
+    eps=1e-6,
+    rope_theta=1000000.0,
+    seed=4,
+)
+LOCAL_ROPE_BASE = 10000.0
 PHI3 = TinySpec(architecture="Phi3ForCausalLM", model_type="phi3", fused=True, seed=3)
 GEMMA = TinySpec(
     architecture="GemmaForCausalLM", model_type="gemma", tied=True, gemma=True, eps=1e-6, seed=2
@@ -109,6 +122,11 @@ def _weights(spec: TinySpec) -> dict[str, np.ndarray]:
             out[p + "self_attn.v_proj.bias"] = w(spec.kv_heads * hd, scale=0.1)
         out[p + "self_attn.o_proj.weight"] = w(h, spec.heads * hd)
         out[p + "post_attention_layernorm.weight"] = 1 + w(h, scale=0.1)
+        if spec.gemma3:
+            out[p + "self_attn.q_norm.weight"] = w(hd, scale=0.1)
+            out[p + "self_attn.k_norm.weight"] = w(hd, scale=0.1)
+            out[p + "pre_feedforward_layernorm.weight"] = w(h, scale=0.1)
+            out[p + "post_feedforward_layernorm.weight"] = w(h, scale=0.1)
         out[p + "mlp.gate_proj.weight"] = w(f, h)
         out[p + "mlp.up_proj.weight"] = w(f, h)
         out[p + "mlp.down_proj.weight"] = w(h, f)
@@ -177,6 +195,9 @@ def build_checkpoint(
         "tie_word_embeddings": spec.tied,
         "head_dim": spec.head_dim,
         "hidden_activation": "gelu_pytorch_tanh",
+        "sliding_window": 512,
+        "rope_local_base_freq": LOCAL_ROPE_BASE,
+        "query_pre_attn_scalar": spec.head_dim,
         "bos_token_id": 1,
         "eos_token_id": 2,
     }
@@ -236,8 +257,15 @@ def reference_logits(
             q += w[p + "self_attn.q_proj.bias"]
             k += w[p + "self_attn.k_proj.bias"]
             v += w[p + "self_attn.v_proj.bias"]
-        q = _rope(q.reshape(n, spec.heads, hd).transpose(1, 0, 2), spec.rope_theta)
-        k = _rope(k.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2), spec.rope_theta)
+        q = q.reshape(n, spec.heads, hd).transpose(1, 0, 2)
+        k = k.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2)
+        theta = spec.rope_theta
+        if spec.gemma3:
+            q = _rms(q, w[p + "self_attn.q_norm.weight"], spec.eps, True)
+            k = _rms(k, w[p + "self_attn.k_norm.weight"], spec.eps, True)
+            # five sliding-window layers with the local base, then one global
+            theta = LOCAL_ROPE_BASE if (i + 1) % 6 else spec.rope_theta
+        q, k = _rope(q, theta), _rope(k, theta)
         v = v.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2)
         group = spec.heads // spec.kv_heads
         k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
@@ -245,12 +273,21 @@ def reference_logits(
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         attn = (scores @ v).transpose(1, 0, 2).reshape(n, spec.heads * hd)
-        x = x + attn @ w[p + "self_attn.o_proj.weight"].T
-        h = _rms(x, w[p + "post_attention_layernorm.weight"], spec.eps, spec.gemma)
+        attn = attn @ w[p + "self_attn.o_proj.weight"].T
+        if spec.gemma3:
+            attn = _rms(attn, w[p + "post_attention_layernorm.weight"], spec.eps, True)
+            x = x + attn
+            h = _rms(x, w[p + "pre_feedforward_layernorm.weight"], spec.eps, True)
+        else:
+            x = x + attn
+            h = _rms(x, w[p + "post_attention_layernorm.weight"], spec.eps, spec.gemma)
         gate = h @ w[p + "mlp.gate_proj.weight"].T
         up = h @ w[p + "mlp.up_proj.weight"].T
         act = _gelu_tanh(gate) if spec.gemma else gate / (1 + np.exp(-gate))
-        x = x + (act * up) @ w[p + "mlp.down_proj.weight"].T
+        mlp = (act * up) @ w[p + "mlp.down_proj.weight"].T
+        if spec.gemma3:
+            mlp = _rms(mlp, w[p + "post_feedforward_layernorm.weight"], spec.eps, True)
+        x = x + mlp
     x = _rms(x, w["model.norm.weight"], spec.eps, spec.gemma)
     head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
     return x @ head.T
