@@ -233,6 +233,21 @@ class Gemma(Llama):
         return array
 
 
+class Gemma2(Gemma):
+    """Gemma 2: Gemma's rules plus sandwich norms, logit soft-capping, sliding windows."""
+
+    hf_names = ("Gemma2ForCausalLM",)
+    arch = gguf.MODEL_ARCH.GEMMA2
+
+    def write_hparams(self, writer: gguf.GGUFWriter) -> None:
+        super().write_hparams(writer)
+        writer.add_attn_logit_softcapping(_float(self.config, "attn_logit_softcapping", 50.0))
+        writer.add_final_logit_softcapping(_float(self.config, "final_logit_softcapping", 30.0))
+        window = self.config.get("sliding_window")
+        if isinstance(window, int) and window > 0:
+            writer.add_sliding_window(window)
+
+
 class Gemma3(Gemma):
     """Gemma 3 text models: Gemma's rules plus Q/K norms, sandwich norms, sliding windows."""
 
@@ -307,7 +322,7 @@ class Bert(Architecture):
         writer.add_pooling_type(gguf.PoolingType.MEAN)
 
 
-ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Gemma3, Phi3, Bert)
+ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Gemma2, Gemma3, Phi3, Bert)
 
 
 def supported() -> list[str]:

@@ -14,6 +14,7 @@ from corral.gguf import read_gguf
 from tests.convert.tiny import (
     CHAT_TEMPLATE,
     GEMMA,
+    GEMMA2,
     GEMMA3,
     LLAMA,
     PHI3,
@@ -53,8 +54,8 @@ def _tokens(directory: Path, text: str) -> list[int]:
 
 @pytest.mark.parametrize(
     "spec",
-    [LLAMA, QWEN2, GEMMA, GEMMA3, PHI3],
-    ids=["llama", "qwen2", "gemma", "gemma3", "phi3"],
+    [LLAMA, QWEN2, GEMMA, GEMMA2, GEMMA3, PHI3],
+    ids=["llama", "qwen2", "gemma", "gemma2", "gemma3", "phi3"],
 )
 def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
     weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)

@@ -47,6 +47,8 @@ class TinySpec:
     tied: bool = False
     gemma: bool = False
     """Gemma's differences: embeddings × sqrt(hidden), RMSNorm by (1 + w), GeGLU (tanh)."""
+    gemma2: bool = False
+    """Gemma 2 on top: norms after attention and around the MLP, tanh soft-capped logits."""
     gemma3: bool = False
     """Gemma 3 on top: Q/K RMSNorm, norms after attention and around the MLP, local RoPE base."""
     fused: bool = False
@@ -68,6 +70,16 @@ QWEN2 = TinySpec(
     eps=1e-6,
     seed=1,
 )
+GEMMA2 = TinySpec(
+    architecture="Gemma2ForCausalLM",
+    model_type="gemma2",
+    tied=True,
+    gemma=True,
+    gemma2=True,
+    eps=1e-6,
+    seed=5,
+)
+ATTN_SOFTCAP, FINAL_SOFTCAP = 50.0, 30.0
 GEMMA3 = TinySpec(
     architecture="Gemma3ForCausalLM",
     model_type="gemma3_text",
@@ -125,6 +137,7 @@ def _weights(spec: TinySpec) -> dict[str, np.ndarray]:
         if spec.gemma3:
             out[p + "self_attn.q_norm.weight"] = w(hd, scale=0.1)
             out[p + "self_attn.k_norm.weight"] = w(hd, scale=0.1)
+        if spec.gemma2 or spec.gemma3:
             out[p + "pre_feedforward_layernorm.weight"] = w(h, scale=0.1)
             out[p + "post_feedforward_layernorm.weight"] = w(h, scale=0.1)
         out[p + "mlp.gate_proj.weight"] = w(f, h)
@@ -198,6 +211,8 @@ def build_checkpoint(
         "sliding_window": 512,
         "rope_local_base_freq": LOCAL_ROPE_BASE,
         "query_pre_attn_scalar": spec.head_dim,
+        "attn_logit_softcapping": ATTN_SOFTCAP if spec.gemma2 else None,
+        "final_logit_softcapping": FINAL_SOFTCAP if spec.gemma2 else None,
         "bos_token_id": 1,
         "eos_token_id": 2,
     }
@@ -269,12 +284,15 @@ def reference_logits(
         v = v.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2)
         group = spec.heads // spec.kv_heads
         k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
-        scores = q @ k.transpose(0, 2, 1) / np.sqrt(hd) + mask
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
+        if spec.gemma2:
+            scores = np.tanh(scores / ATTN_SOFTCAP) * ATTN_SOFTCAP
+        scores = scores + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         attn = (scores @ v).transpose(1, 0, 2).reshape(n, spec.heads * hd)
         attn = attn @ w[p + "self_attn.o_proj.weight"].T
-        if spec.gemma3:
+        if spec.gemma2 or spec.gemma3:
             attn = _rms(attn, w[p + "post_attention_layernorm.weight"], spec.eps, True)
             x = x + attn
             h = _rms(x, w[p + "pre_feedforward_layernorm.weight"], spec.eps, True)
@@ -285,9 +303,12 @@ def reference_logits(
         up = h @ w[p + "mlp.up_proj.weight"].T
         act = _gelu_tanh(gate) if spec.gemma else gate / (1 + np.exp(-gate))
         mlp = (act * up) @ w[p + "mlp.down_proj.weight"].T
-        if spec.gemma3:
+        if spec.gemma2 or spec.gemma3:
             mlp = _rms(mlp, w[p + "post_feedforward_layernorm.weight"], spec.eps, True)
         x = x + mlp
     x = _rms(x, w["model.norm.weight"], spec.eps, spec.gemma)
     head = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
-    return x @ head.T
+    logits = x @ head.T
+    if spec.gemma2:
+        logits = np.tanh(logits / FINAL_SOFTCAP) * FINAL_SOFTCAP
+    return logits

@@ -9,7 +9,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.convert.tiny import GEMMA, GEMMA3, LLAMA, PHI3, QWEN2, build_checkpoint
+from tests.convert.tiny import GEMMA, GEMMA2, GEMMA3, LLAMA, PHI3, QWEN2, build_checkpoint
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 from tests.integration.test_cli_e2e import corral
 
@@ -38,8 +38,8 @@ def _generates(daemon: Daemon, name: str) -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    [LLAMA, QWEN2, GEMMA, GEMMA3, PHI3],
-    ids=["llama", "qwen2", "gemma", "gemma3", "phi3"],
+    [LLAMA, QWEN2, GEMMA, GEMMA2, GEMMA3, PHI3],
+    ids=["llama", "qwen2", "gemma", "gemma2", "gemma3", "phi3"],
 )
 def test_checkpoint_quantized_on_create(
     make_daemon: Callable[..., Daemon], tmp_path: Path, spec: object
