@@ -163,6 +163,12 @@ def convert_checkpoint(
         )
     tensor_type, file_type = kind
     config = _read_config(directory)
+    pooling = directory / "1_Pooling" / "config.json"
+    if pooling.is_file():
+        try:
+            config["_pooling"] = json.loads(pooling.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConversionError(f"cannot read 1_Pooling/config.json: {exc}") from None
     arch = find_architecture(config)
     vocab = load_vocab(directory, config)
     checkpoint = open_checkpoint(directory)

@@ -319,7 +319,17 @@ class Bert(Architecture):
         writer.add_head_count(_int(c, "num_attention_heads"))
         writer.add_layer_norm_eps(_float(c, "layer_norm_eps", 1e-12))
         writer.add_causal_attention(False)
-        writer.add_pooling_type(gguf.PoolingType.MEAN)
+        writer.add_pooling_type(self.pooling())
+
+    def pooling(self) -> gguf.PoolingType:
+        """sentence-transformers' pooling (`1_Pooling/config.json`); mean when it says none."""
+        settings = self.config.get("_pooling")
+        if isinstance(settings, dict):
+            if settings.get("pooling_mode_cls_token"):
+                return gguf.PoolingType.CLS
+            if settings.get("pooling_mode_lasttoken"):
+                return gguf.PoolingType.LAST
+        return gguf.PoolingType.MEAN
 
 
 ARCHITECTURES: tuple[type[Architecture], ...] = (Llama, Qwen2, Gemma, Gemma2, Gemma3, Phi3, Bert)

@@ -181,3 +181,75 @@ def test_block_wise_writing_gives_the_same_file(
     monkeypatch.setattr(convert_module, "_CHUNK_BYTES", 3000)  # a few rows per block
     convert_checkpoint(tmp_path / "ckpt", blocks, out_type=out_type)
     assert whole.read_bytes() == blocks.read_bytes()
+
+
+def _bert_checkpoint(directory: Path, pooling: dict[str, bool] | None) -> None:
+    from tests.convert.tiny import write_safetensors
+
+    rng = np.random.default_rng(0)
+    h, f, vocab = 64, 128, 8
+    weights = {
+        "embeddings.word_embeddings.weight": rng.standard_normal((vocab, h), dtype=np.float32),
+        "embeddings.position_embeddings.weight": rng.standard_normal((16, h), dtype=np.float32),
+        "embeddings.token_type_embeddings.weight": rng.standard_normal((2, h), dtype=np.float32),
+        "embeddings.LayerNorm.weight": np.ones(h, np.float32),
+        "embeddings.LayerNorm.bias": np.zeros(h, np.float32),
+        "embeddings.position_ids": np.arange(16, dtype=np.float32)[None],
+        "pooler.dense.weight": np.zeros((h, h), np.float32),
+    }
+    directory.mkdir()
+    write_safetensors(directory / "model.safetensors", weights)
+    config = {
+        "architectures": ["BertModel"],
+        "hidden_size": h,
+        "intermediate_size": f,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 16,
+        "vocab_size": vocab,
+        "type_vocab_size": 2,
+    }
+    (directory / "config.json").write_text(json.dumps(config))
+    vocab_map = {
+        t: i
+        for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "sky", "##s", "blue", "[MASK]"])
+    }
+    (directory / "tokenizer.json").write_text(
+        json.dumps(
+            {
+                "model": {"type": "WordPiece", "vocab": vocab_map},
+                "added_tokens": [
+                    {"id": i, "content": t, "special": True}
+                    for t, i in vocab_map.items()
+                    if t.startswith("[")
+                ],
+            }
+        )
+    )
+    if pooling is not None:
+        (directory / "1_Pooling").mkdir()
+        (directory / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+
+
+@pytest.mark.parametrize(
+    ("pooling", "expected"),
+    [(None, 1), ({"pooling_mode_mean_tokens": True}, 1), ({"pooling_mode_cls_token": True}, 2)],
+    ids=["default", "mean", "cls"],
+)
+def test_bert_pooling_and_skipped_tensors(
+    tmp_path: Path, pooling: dict[str, bool] | None, expected: int
+) -> None:
+    _bert_checkpoint(tmp_path / "bert", pooling)
+    out = tmp_path / "bert.gguf"
+    result = convert_checkpoint(tmp_path / "bert", out)
+    assert result.tensors == 5  # position_ids and the pooler are not model weights
+    from gguf import GGUFReader
+
+    reader = GGUFReader(out)
+    field = reader.fields["bert.pooling_type"]
+    assert int(field.parts[field.data[0]][0]) == expected
+    assert reader.fields["tokenizer.ggml.model"].contents() == "bert"
+    kinds = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert kinds["token_types.weight"] == "F32"  # llama.cpp adds it to F32 activations
+    assert kinds["position_embd.weight"] == "F32"
+    assert kinds["token_embd.weight"] == "F16"
