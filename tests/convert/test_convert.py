@@ -17,6 +17,7 @@ from tests.convert.tiny import (
     GEMMA2,
     GEMMA3,
     LLAMA,
+    LLAMA3,
     PHI3,
     QWEN2,
     TinySpec,
@@ -54,8 +55,8 @@ def _tokens(directory: Path, text: str) -> list[int]:
 
 @pytest.mark.parametrize(
     "spec",
-    [LLAMA, QWEN2, GEMMA, GEMMA2, GEMMA3, PHI3],
-    ids=["llama", "qwen2", "gemma", "gemma2", "gemma3", "phi3"],
+    [LLAMA, LLAMA3, QWEN2, GEMMA, GEMMA2, GEMMA3, PHI3],
+    ids=["llama", "llama3-rope", "qwen2", "gemma", "gemma2", "gemma3", "phi3"],
 )
 def test_logits_match_numpy_reference(tmp_path: Path, spec: TinySpec) -> None:
     weights = build_checkpoint(tmp_path / "ckpt", spec, shards=2)

@@ -53,6 +53,8 @@ class TinySpec:
     """Gemma 3 on top: Q/K RMSNorm, norms after attention and around the MLP, local RoPE base."""
     fused: bool = False
     """Phi-3's layout: one qkv_proj and one gate_up_proj per layer."""
+    llama3_rope: bool = False
+    """Llama 3.1's rope_scaling (factor 8, low 1, high 4), over an original context of 64."""
     seed: int = 0
 
     @property
@@ -61,6 +63,14 @@ class TinySpec:
 
 
 LLAMA = TinySpec()
+LLAMA3 = TinySpec(llama3_rope=True, rope_theta=500000.0, seed=6)
+LLAMA3_SCALING = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 64,
+}
 QWEN2 = TinySpec(
     architecture="Qwen2ForCausalLM",
     model_type="qwen2",
@@ -207,6 +217,7 @@ def build_checkpoint(
         "vocab_size": spec.vocab,
         "tie_word_embeddings": spec.tied,
         "head_dim": spec.head_dim,
+        "rope_scaling": LLAMA3_SCALING if spec.llama3_rope else None,
         "hidden_activation": "gelu_pytorch_tanh",
         "sliding_window": 512,
         "rope_local_base_freq": LOCAL_ROPE_BASE,
@@ -240,10 +251,29 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
-def _rope(x: np.ndarray, theta: float) -> np.ndarray:
+def _llama3_inv_freq(inv: np.ndarray) -> np.ndarray:
+    """transformers' _compute_llama3_parameters."""
+    c = LLAMA3_SCALING
+    old, low, high, factor = (
+        c["original_max_position_embeddings"],
+        c["low_freq_factor"],
+        c["high_freq_factor"],
+        c["factor"],
+    )
+    wavelen = 2 * np.pi / inv
+    scaled = np.where(wavelen > old / low, inv / factor, inv)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < old / high) & ~(wavelen > old / low)
+    return np.where(medium, smoothed, scaled)
+
+
+def _rope(x: np.ndarray, theta: float, llama3: bool = False) -> np.ndarray:
     """HF rotate-half RoPE over (heads, tokens, head_dim)."""
     dim = x.shape[-1]
     inv = 1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    if llama3:
+        inv = _llama3_inv_freq(inv)
     angles = np.arange(x.shape[1])[:, None] * inv[None, :]
     cos = np.concatenate([np.cos(angles)] * 2, axis=-1)
     sin = np.concatenate([np.sin(angles)] * 2, axis=-1)
@@ -280,7 +310,7 @@ def reference_logits(
             k = _rms(k, w[p + "self_attn.k_norm.weight"], spec.eps, True)
             # five sliding-window layers with the local base, then one global
             theta = LOCAL_ROPE_BASE if (i + 1) % 6 else spec.rope_theta
-        q, k = _rope(q, theta), _rope(k, theta)
+        q, k = _rope(q, theta, spec.llama3_rope), _rope(k, theta, spec.llama3_rope)
         v = v.reshape(n, spec.kv_heads, hd).transpose(1, 0, 2)
         group = spec.heads // spec.kv_heads
         k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
