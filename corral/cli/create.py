@@ -25,7 +25,14 @@ from corral.client import Client
 from corral.errors import InvalidRequest, ModelfileError
 from corral.modelfile import Modelfile, parse_file
 
-__all__ = ["checkpoint_files", "cli_create", "create_body", "resolve_local_file", "sha256_file"]
+__all__ = [
+    "checkpoint_files",
+    "cli_create",
+    "create_body",
+    "peft_adapter_files",
+    "resolve_local_file",
+    "sha256_file",
+]
 
 _HASH_CHUNK = 1 << 20
 _PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
@@ -100,6 +107,19 @@ def checkpoint_files(value: str, base: Path) -> list[Path] | None:
     files = [p for p in top if p.suffix in {".safetensors", ".json", ".jinja"}]
     files += [directory / extra for extra in _CHECKPOINT_EXTRA if (directory / extra).is_file()]
     return files
+
+
+def peft_adapter_files(value: str, base: Path) -> list[Path] | None:
+    """The files of the PEFT LoRA directory an ADAPTER names, or None when it names none."""
+    directory = Path(value).expanduser()
+    if not directory.is_absolute():
+        directory = base / directory
+    if not directory.is_dir() or not (directory / "adapter_config.json").is_file():
+        return None
+    weights = sorted(directory.glob("adapter_model*.safetensors"))
+    if not weights:
+        return None
+    return [directory / "adapter_config.json", *weights]
 
 
 def _upload(client: Client, path: Path, progress: Progress) -> str:
@@ -178,8 +198,14 @@ def create_body(
         body["from"] = str(source)
     else:
         body["files"] = {local.name: _upload(client, local, progress)}
-    adapters = {}
+    adapters: dict[str, str] = {}
     for adapter in _strings(getattr(modelfile, "adapters", None)):
+        peft = peft_adapter_files(adapter, base)
+        if peft is not None:
+            if adapters:
+                raise ModelfileError("a PEFT LoRA ADAPTER directory must be the only ADAPTER")
+            adapters = {p.name: _upload(client, p, progress) for p in peft}
+            continue
         path = resolve_local_file(adapter, base, what="ADAPTER")
         if path is None:
             raise ModelfileError(f"ADAPTER path {adapter!r} does not exist")

@@ -21,9 +21,47 @@ from corral.convert.models import Llama, find_architecture
 from corral.convert.safetensors import Checkpoint
 from corral.errors import ConversionError
 
-__all__ = ["convert_lora", "is_lora_adapter"]
+__all__ = ["base_config_for", "convert_lora", "is_lora_adapter"]
 
 _PREFIX = "base_model.model."
+
+
+_HF_NAMES = {
+    "llama": "LlamaForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "gemma": "GemmaForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
+    "gemma3": "Gemma3ForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+}
+
+
+def base_config_for(
+    architecture: str,
+    *,
+    block_count: int | None,
+    head_count: int | None,
+    head_count_kv: int | None,
+    embedding_length: int | None,
+) -> dict[str, Any]:
+    """The parts of a Hugging Face config.json that LoRA conversion needs, from GGUF facts.
+
+    Raises:
+        ConversionError: the base model's architecture has no LoRA conversion.
+    """
+    name = _HF_NAMES.get(architecture)
+    if name is None or not (block_count and head_count and embedding_length):
+        raise ConversionError(
+            f"LoRA conversion supports the Llama family ({', '.join(sorted(_HF_NAMES))}); "
+            f"the base model is {architecture}"
+        )
+    return {
+        "architectures": [name],
+        "num_hidden_layers": block_count,
+        "num_attention_heads": head_count,
+        "num_key_value_heads": head_count_kv or head_count,
+        "hidden_size": embedding_length,
+    }
 
 
 def is_lora_adapter(directory: Path) -> bool:

@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from corral.convert import ConversionResult, convert_checkpoint
+from corral.convert.lora import base_config_for, convert_lora
 from corral.daemon.state import DaemonState
 from corral.errors import ConversionError, InvalidRequest
-from corral.store import MEDIA_MODEL, Layer
+from corral.gguf import GGUFInfo
+from corral.store import MEDIA_ADAPTER, MEDIA_MODEL, Layer
 from corral.store.digests import parse_digest
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "Converted",
+    "convert_adapter_files",
     "convert_directory",
     "convert_files",
     "is_checkpoint_files",
@@ -173,3 +176,29 @@ async def _convert(
     out.layer = Layer(media_type=MEDIA_MODEL, digest=digest, size=size)
     out.result = result
     yield {"status": f"creating new layer {digest}"}
+
+
+async def convert_adapter_files(
+    state: DaemonState, files: Mapping[str, str], base: GGUFInfo
+) -> AsyncGenerator[dict[str, Any] | Layer, None]:
+    """Convert a PEFT LoRA uploaded as blobs for the `base` model; the adapter layer comes last."""
+    config = base_config_for(
+        base.architecture,
+        block_count=base.block_count,
+        head_count=base.head_count,
+        head_count_kv=base.head_count_kv,
+        embedding_length=base.embedding_length,
+    )
+    yield {"status": "converting adapter"}
+    scratch = await asyncio.to_thread(_scratch, state)
+    try:
+        source = scratch / "adapter"
+        await asyncio.to_thread(source.mkdir)
+        await asyncio.to_thread(_link_files, state, files, source)
+        output = scratch / "adapter.gguf"
+        await asyncio.to_thread(convert_lora, source, config, output)
+        digest, size = await asyncio.to_thread(state.store.blobs.import_file, output)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+    yield {"status": f"creating new layer {digest}"}
+    yield Layer(media_type=MEDIA_ADAPTER, digest=digest, size=size)

@@ -20,7 +20,12 @@ from corral.api import CreateRequest, validate_option
 from corral.api.options import DEPRECATED_OPTIONS, OPTION_TYPES
 from corral.convert import OUTPUT_TYPES
 from corral.convert.quant_types import QUANT_TYPES, normalize_quant_type
-from corral.daemon.convert import Converted, convert_files, is_checkpoint_files
+from corral.daemon.convert import (
+    Converted,
+    convert_adapter_files,
+    convert_files,
+    is_checkpoint_files,
+)
 from corral.daemon.quantize import quantize_layer
 from corral.daemon.state import DaemonState
 from corral.errors import GGUFError, InvalidRequest, ModelNotFound
@@ -178,6 +183,9 @@ async def create_model(
                 + ", ".join(QUANT_TYPES)
             )
     checkpoint = bool(request.files) and is_checkpoint_files(request.files)
+    for adapter_name, digest in request.adapters.items():
+        _check_relative(adapter_name)
+        await _blob_layer(state, digest, MEDIA_ADAPTER)  # every adapter file is there
     if checkpoint:
         for file_name, digest in request.files.items():
             _check_relative(file_name)
@@ -226,11 +234,18 @@ async def create_model(
             yield event
         if checkpoint and not converted.existed and converted.layer is not None:
             await asyncio.to_thread(state.store.blobs.remove, converted.layer.digest)
-    for adapter_name, digest in request.adapters.items():
-        _check_relative(adapter_name)
-        layer = await _blob_layer(state, digest, MEDIA_ADAPTER)
-        await _gguf_of(state, layer, adapter_name)
-        parts.adapters.append(layer)
+    if is_checkpoint_files(request.adapters):
+        info = parts.gguf or await _gguf_of(state, parts.model, parts.model.digest)
+        async for item in convert_adapter_files(state, request.adapters, info):
+            if isinstance(item, Layer):
+                parts.adapters.append(item)
+            else:
+                yield item
+    else:
+        for adapter_name, digest in request.adapters.items():
+            layer = await _blob_layer(state, digest, MEDIA_ADAPTER)
+            await _gguf_of(state, layer, adapter_name)
+            parts.adapters.append(layer)
     if request.template is not None:
         parse_template(request.template)  # a bad template fails here, with its line
         parts.template = request.template

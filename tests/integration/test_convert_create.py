@@ -113,3 +113,54 @@ def test_missing_blob_and_bad_quantize(make_daemon: Callable[..., Daemon], tmp_p
     )
     assert response.status_code == 400
     assert "Q3_BOGUS" in response.json()["error"]
+
+
+def test_create_with_a_peft_lora_adapter(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    from tests.convert.test_lora import build_adapter
+
+    daemon = make_daemon()
+    weights = build_checkpoint(tmp_path / "base", LLAMA)
+    build_adapter(tmp_path / "lora", weights, LLAMA)
+    (tmp_path / "Modelfile").write_text("FROM ./base\nADAPTER ./lora\n")
+    created = corral(daemon, "create", "tuned", "-f", str(tmp_path / "Modelfile"))
+    assert created.returncode == 0, created.stderr
+    assert "converting adapter" in created.stderr.decode()
+    manifest = json.loads(
+        (
+            daemon.models / "manifests" / "registry.ollama.ai" / "library" / "tuned" / "latest"
+        ).read_text()
+    )
+    media = [layer["mediaType"] for layer in manifest["layers"]]
+    assert media[:2] == [
+        "application/vnd.ollama.image.model",
+        "application/vnd.ollama.image.adapter",
+    ]
+    (tmp_path / "Plain").write_text("FROM ./base\n")
+    assert corral(daemon, "create", "plain", "-f", str(tmp_path / "Plain")).returncode == 0
+    client = ollama.Client(host=daemon.url)
+    options = {"num_predict": 8, "temperature": 0}
+    tuned = client.generate(model="tuned", prompt="Why is the sky", options=options, raw=True)
+    plain = client.generate(model="plain", prompt="Why is the sky", options=options, raw=True)
+    assert tuned.done and plain.done
+    assert tuned.response != plain.response  # the adapter is applied by the runner
+
+
+def test_adapter_for_a_non_llama_base_is_refused(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    from tests.convert.test_lora import build_adapter
+
+    daemon = make_daemon()
+    weights = build_checkpoint(tmp_path / "base", LLAMA)
+    build_adapter(tmp_path / "lora", weights, LLAMA)
+    from corral.convert import convert_checkpoint
+    from tests.convert.test_convert import _bert_checkpoint
+
+    _bert_checkpoint(tmp_path / "bert", None)
+    convert_checkpoint(tmp_path / "bert", tmp_path / "bert.gguf")
+    (tmp_path / "Modelfile").write_text("FROM ./bert.gguf\nADAPTER ./lora\n")
+    created = corral(daemon, "create", "bad", "-f", str(tmp_path / "Modelfile"))
+    assert created.returncode == 1
+    assert "supports the Llama family" in created.stderr.decode()
