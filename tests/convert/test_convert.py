@@ -254,3 +254,20 @@ def test_bert_pooling_and_skipped_tensors(
     assert kinds["token_types.weight"] == "F32"  # llama.cpp adds it to F32 activations
     assert kinds["position_embd.weight"] == "F32"
     assert kinds["token_embd.weight"] == "F16"
+
+
+@pytest.mark.parametrize(
+    ("source", "out_type"), [("BF16", "F32"), ("BF16", "BF16"), ("F16", "F16"), ("F16", "F32")]
+)
+def test_half_precision_checkpoints(tmp_path: Path, source: str, out_type: str) -> None:
+    weights = build_checkpoint(tmp_path / "ckpt", LLAMA, dtype=source)
+    out = tmp_path / "model.gguf"
+    convert_checkpoint(tmp_path / "ckpt", out, out_type=out_type)
+    tokens = _tokens(tmp_path / "ckpt", PROMPT)
+    expected = reference_logits(weights, LLAMA, tokens)
+    got = _llama_logits(out, tokens)
+    # The stored weights are exact in the output type, so only compute rounding remains; with
+    # BF16 weights llama.cpp also rounds the activations to BF16 for each matrix product.
+    tolerance = 3e-2 if out_type == "BF16" else 2e-3
+    error = float(np.abs(got - expected).max()) / float(np.abs(expected).max())
+    assert error < tolerance

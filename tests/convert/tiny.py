@@ -107,12 +107,31 @@ GEMMA = TinySpec(
 )
 
 
-def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+def to_bf16_bits(array: np.ndarray) -> np.ndarray:
+    """float32 → bfloat16 bits (round to nearest even), as uint16."""
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def from_bf16_bits(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray], dtype: str = "F32") -> None:
+    """Write float32 arrays as F32, F16 or BF16 safetensors."""
+    encoded = {
+        name: (
+            to_bf16_bits(array)
+            if dtype == "BF16"
+            else np.ascontiguousarray(array, dtype="<f2" if dtype == "F16" else "<f4")
+        )
+        for name, array in tensors.items()
+    }
     header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
     offset = 0
-    for name, array in tensors.items():
+    for name, array in encoded.items():
         header[name] = {
-            "dtype": "F32",
+            "dtype": dtype,
             "shape": list(array.shape),
             "data_offsets": [offset, offset + array.nbytes],
         }
@@ -120,8 +139,8 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     raw = json.dumps(header).encode()
     with path.open("wb") as handle:
         handle.write(struct.pack("<Q", len(raw)) + raw)
-        for array in tensors.values():
-            handle.write(np.ascontiguousarray(array, dtype="<f4").tobytes())
+        for array in encoded.values():
+            handle.write(array.tobytes())
 
 
 def _weights(spec: TinySpec) -> dict[str, np.ndarray]:
@@ -198,11 +217,15 @@ def _fuse(weights: dict[str, np.ndarray], spec: TinySpec) -> dict[str, np.ndarra
 
 
 def build_checkpoint(
-    directory: Path, spec: TinySpec = LLAMA, *, shards: int = 1
+    directory: Path, spec: TinySpec = LLAMA, *, shards: int = 1, dtype: str = "F32"
 ) -> dict[str, np.ndarray]:
-    """Write a tiny checkpoint into `directory`; returns its weights."""
+    """Write a tiny checkpoint into `directory`; returns its weights (as stored)."""
     directory.mkdir(parents=True, exist_ok=True)
     weights = _weights(spec)
+    if dtype == "BF16":
+        weights = {n: from_bf16_bits(to_bf16_bits(a)) for n, a in weights.items()}
+    elif dtype == "F16":
+        weights = {n: a.astype(np.float16).astype(np.float32) for n, a in weights.items()}
     config = {
         "architectures": [spec.architecture],
         "model_type": spec.model_type,
@@ -237,7 +260,7 @@ def build_checkpoint(
             if shards > 1
             else "model.safetensors"
         )
-        write_safetensors(directory / file, {n: stored[n] for n in part})
+        write_safetensors(directory / file, {n: stored[n] for n in part}, dtype)
     _tokenizer(directory, spec)
     return weights
 
