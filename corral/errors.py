@@ -13,6 +13,7 @@ CorralError                      internal            500  exit 1
 │   ├── ModelfileError           modelfile           400  (.line)
 │   ├── TemplateError            template            400
 │   ├── GGUFError                gguf                400
+│   ├── ConversionError          conversion          400
 │   ├── UnsupportedCapability    unsupported         400
 │   └── RequestTooLarge          too_large           413
 ├── Unauthorized                 unauthorized        401
@@ -50,6 +51,7 @@ __all__ = [
     "CatalogError",
     "ClientError",
     "ConfigError",
+    "ConversionError",
     "CorralError",
     "DaemonUnavailable",
     "DigestMismatch",
@@ -142,6 +144,12 @@ class GGUFError(InvalidRequest):
     """A file is not a well-formed GGUF model."""
 
     code = "gguf"
+
+
+class ConversionError(InvalidRequest):
+    """A checkpoint cannot be converted or a model cannot be quantized as asked."""
+
+    code = "conversion"
 
 
 class UnsupportedCapability(InvalidRequest):

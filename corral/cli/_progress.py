@@ -99,6 +99,8 @@ class Progress:
         if isinstance(digest, str) and digest and isinstance(total, int) and total > 0:
             message = status or f"pulling {digest.removeprefix('sha256:')[:12]}"
             self.bar(digest, message, total, completed if isinstance(completed, int) else 0)
+        elif status and isinstance(total, int) and total > 0 and isinstance(completed, int):
+            self.bar(status, status, total, completed)  # e.g. converting model, tensor n of N
         elif status:
             self.status(status)
 

@@ -3,7 +3,10 @@
 Parsing on the client side gives line-numbered errors before anything is sent,
 as Ollama's CLI does. A `FROM` (or `ADAPTER`) naming a local GGUF file, or a
 directory holding exactly one, is hashed and uploaded as a blob when the daemon
-lacks it, then referenced by digest; any other `FROM` is sent as a model name.
+lacks it, then referenced by digest. A `FROM` directory holding a Hugging Face
+checkpoint (`config.json` and `*.safetensors`, no GGUF) has each of its weight,
+config and tokenizer files uploaded the same way, and the daemon converts it.
+Any other `FROM` is sent as a model name.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from corral.client import Client
 from corral.errors import InvalidRequest, ModelfileError
 from corral.modelfile import Modelfile, parse_file
 
-__all__ = ["cli_create", "create_body", "resolve_local_file", "sha256_file"]
+__all__ = [
+    "checkpoint_files",
+    "cli_create",
+    "create_body",
+    "peft_adapter_files",
+    "resolve_local_file",
+    "sha256_file",
+]
 
 _HASH_CHUNK = 1 << 20
 _PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
@@ -73,6 +83,43 @@ def resolve_local_file(value: str, base: Path, *, what: str = "FROM") -> Path | 
             )
         return ggufs[0]
     return candidate
+
+
+_CHECKPOINT_EXTRA = ("tokenizer.model", "1_Pooling/config.json")
+
+
+def checkpoint_files(value: str, base: Path) -> list[Path] | None:
+    """The files of the Hugging Face checkpoint a FROM names, or None when it names none.
+
+    A checkpoint is a directory with `config.json` and `*.safetensors` and no `.gguf`;
+    its safetensors, JSON, Jinja and tokenizer files are what conversion reads.
+    """
+    directory = Path(value).expanduser()
+    if not directory.is_absolute():
+        directory = base / directory
+    if not directory.is_dir() or not (directory / "config.json").is_file():
+        return None
+    top = [p for p in sorted(directory.iterdir()) if p.is_file()]
+    if any(p.suffix.lower() == ".gguf" for p in top) or not any(
+        p.suffix == ".safetensors" for p in top
+    ):
+        return None
+    files = [p for p in top if p.suffix in {".safetensors", ".json", ".jinja"}]
+    files += [directory / extra for extra in _CHECKPOINT_EXTRA if (directory / extra).is_file()]
+    return files
+
+
+def peft_adapter_files(value: str, base: Path) -> list[Path] | None:
+    """The files of the PEFT LoRA directory an ADAPTER names, or None when it names none."""
+    directory = Path(value).expanduser()
+    if not directory.is_absolute():
+        directory = base / directory
+    if not directory.is_dir() or not (directory / "adapter_config.json").is_file():
+        return None
+    weights = sorted(directory.glob("adapter_model*.safetensors"))
+    if not weights:
+        return None
+    return [directory / "adapter_config.json", *weights]
 
 
 def _upload(client: Client, path: Path, progress: Progress) -> str:
@@ -139,13 +186,26 @@ def create_body(
     source = getattr(modelfile, "from_", None)
     if not source:
         raise ModelfileError("no FROM line")
-    local = resolve_local_file(str(source), base)
-    if local is None:
+    checkpoint = checkpoint_files(str(source), base)
+    local = None if checkpoint else resolve_local_file(str(source), base)
+    if checkpoint:
+        root = checkpoint[0].parent
+        body["files"] = {
+            path.relative_to(root).as_posix(): _upload(client, path, progress)
+            for path in checkpoint
+        }
+    elif local is None:
         body["from"] = str(source)
     else:
         body["files"] = {local.name: _upload(client, local, progress)}
-    adapters = {}
+    adapters: dict[str, str] = {}
     for adapter in _strings(getattr(modelfile, "adapters", None)):
+        peft = peft_adapter_files(adapter, base)
+        if peft is not None:
+            if adapters:
+                raise ModelfileError("a PEFT LoRA ADAPTER directory must be the only ADAPTER")
+            adapters = {p.name: _upload(client, p, progress) for p in peft}
+            continue
         path = resolve_local_file(adapter, base, what="ADAPTER")
         if path is None:
             raise ModelfileError(f"ADAPTER path {adapter!r} does not exist")

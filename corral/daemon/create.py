@@ -18,6 +18,15 @@ from typing import Any
 
 from corral.api import CreateRequest, validate_option
 from corral.api.options import DEPRECATED_OPTIONS, OPTION_TYPES
+from corral.convert import OUTPUT_TYPES
+from corral.convert.quant_types import QUANT_TYPES, normalize_quant_type
+from corral.daemon.convert import (
+    Converted,
+    convert_adapter_files,
+    convert_files,
+    is_checkpoint_files,
+)
+from corral.daemon.quantize import quantize_layer
 from corral.daemon.state import DaemonState
 from corral.errors import GGUFError, InvalidRequest, ModelNotFound
 from corral.gguf import GGUFInfo, read_gguf
@@ -129,6 +138,35 @@ def _config_from_gguf(info: GGUFInfo) -> dict[str, Any]:
     }
 
 
+async def _quantize(
+    state: DaemonState, parts: ModelParts, kind: str, request: CreateRequest
+) -> AsyncGenerator[Progress, None]:
+    """Replace the parts' model layer with its quantization to `kind`."""
+    assert parts.model is not None
+    info = parts.gguf or await _gguf_of(state, parts.model, parts.model.digest)
+    layer: Layer | None = None
+    async for item in quantize_layer(state, parts.model, info, kind):
+        if isinstance(item, Layer):
+            layer = item
+        else:
+            yield item
+    assert layer is not None
+    parts.model = layer
+    parts.gguf = await _gguf_of(state, layer, "the quantized model")
+    parts.config.update(_config_from_gguf(parts.gguf))
+
+
+def _use_gguf(parts: ModelParts, info: GGUFInfo, request: CreateRequest) -> str | None:
+    """Take config, template and stop parameters from the model's GGUF; the template's name."""
+    parts.config = _config_from_gguf(info)
+    detected = detect_template(info.chat_template) if info.chat_template else None
+    if detected is None or request.template is not None:
+        return None
+    parts.template = detected.template
+    parts.params = dict(detected.parameters)
+    return detected.name
+
+
 async def create_model(
     state: DaemonState, request: CreateRequest
 ) -> AsyncGenerator[Progress, None]:
@@ -136,14 +174,38 @@ async def create_model(
     name = ModelName.parse(request.model)
     if not request.from_ and not request.files:
         raise InvalidRequest("neither 'from' or 'files' was specified")
+    quantize: str | None = None
     if request.quantize:
-        raise InvalidRequest(
-            f"quantizing to {request.quantize} is not supported yet; "
-            "create the model without --quantize"
-        )
+        quantize = normalize_quant_type(request.quantize)
+        if quantize is None:
+            raise InvalidRequest(
+                f'unsupported quantization type "{request.quantize}"; choose one of '
+                + ", ".join(QUANT_TYPES)
+            )
+    checkpoint = bool(request.files) and is_checkpoint_files(request.files)
+    for adapter_name, digest in request.adapters.items():
+        _check_relative(adapter_name)
+        await _blob_layer(state, digest, MEDIA_ADAPTER)  # every adapter file is there
+    if checkpoint:
+        for file_name, digest in request.files.items():
+            _check_relative(file_name)
+            await _blob_layer(state, digest, MEDIA_MODEL)  # every file is there before we start
     yield {"status": "gathering model components"}
     parts = ModelParts()
-    if request.files:
+    converted = Converted()
+    if checkpoint:
+        direct = quantize if quantize in OUTPUT_TYPES else None
+        async for event in convert_files(
+            state, request.files, converted, out_type=direct or "F16", name=name.model
+        ):
+            yield event
+        assert converted.layer is not None
+        parts.model = converted.layer
+        parts.gguf = await _gguf_of(state, parts.model, "model.gguf")
+        detected = _use_gguf(parts, parts.gguf, request)
+        if detected is not None:
+            yield {"status": f"using autodetected template {detected}"}
+    elif request.files:
         ggufs = [n for n in request.files if n.lower().endswith(".gguf")] or list(request.files)
         for file_name in request.files:
             _check_relative(file_name)
@@ -154,12 +216,9 @@ async def create_model(
             )
         parts.model = await _blob_layer(state, request.files[ggufs[0]], MEDIA_MODEL)
         parts.gguf = await _gguf_of(state, parts.model, ggufs[0])
-        parts.config = _config_from_gguf(parts.gguf)
-        detected = detect_template(parts.gguf.chat_template) if parts.gguf.chat_template else None
-        if detected is not None and request.template is None:
-            yield {"status": f"using autodetected template {detected.name}"}
-            parts.template = detected.template
-            parts.params = dict(detected.parameters)
+        detected = _use_gguf(parts, parts.gguf, request)
+        if detected is not None:
+            yield {"status": f"using autodetected template {detected}"}
     elif request.from_:
         try:
             base = await asyncio.to_thread(state.store.get, request.from_)
@@ -170,11 +229,23 @@ async def create_model(
         _inherit(parts, base)
     if parts.model is None:
         raise InvalidRequest("the model has no weights: FROM must name a GGUF file or a model")
-    for adapter_name, digest in request.adapters.items():
-        _check_relative(adapter_name)
-        layer = await _blob_layer(state, digest, MEDIA_ADAPTER)
-        await _gguf_of(state, layer, adapter_name)
-        parts.adapters.append(layer)
+    if quantize is not None and not (checkpoint and quantize in OUTPUT_TYPES):
+        async for event in _quantize(state, parts, quantize, request):
+            yield event
+        if checkpoint and not converted.existed and converted.layer is not None:
+            await asyncio.to_thread(state.store.blobs.remove, converted.layer.digest)
+    if is_checkpoint_files(request.adapters):
+        info = parts.gguf or await _gguf_of(state, parts.model, parts.model.digest)
+        async for item in convert_adapter_files(state, request.adapters, info):
+            if isinstance(item, Layer):
+                parts.adapters.append(item)
+            else:
+                yield item
+    else:
+        for adapter_name, digest in request.adapters.items():
+            layer = await _blob_layer(state, digest, MEDIA_ADAPTER)
+            await _gguf_of(state, layer, adapter_name)
+            parts.adapters.append(layer)
     if request.template is not None:
         parse_template(request.template)  # a bad template fails here, with its line
         parts.template = request.template
