@@ -112,7 +112,7 @@ def test_bad_tokenizers(tmp_path: Path, content: str, message: str) -> None:
         load_vocab(tmp_path, {})
 
 
-def test_sentencepiece_only(tmp_path: Path) -> None:
+def test_bad_sentencepiece_model(tmp_path: Path) -> None:
     (tmp_path / "tokenizer.model").write_bytes(b"\0")
-    with pytest.raises(ConversionError, match=r"only a SentencePiece tokenizer\.model"):
+    with pytest.raises(ConversionError, match=r"tokenizer\.model is not a SentencePiece model"):
         load_vocab(tmp_path, {})

@@ -105,6 +105,16 @@ PHI3 = TinySpec(architecture="Phi3ForCausalLM", model_type="phi3", fused=True, s
 GEMMA = TinySpec(
     architecture="GemmaForCausalLM", model_type="gemma", tied=True, gemma=True, eps=1e-6, seed=2
 )
+SPM_VOCAB = 384
+SPM_LLAMA = TinySpec(vocab=SPM_VOCAB, seed=7)
+"""A Llama whose tokenizer is a SentencePiece tokenizer.model (as Llama 2's)."""
+SPM_CORPUS = [
+    *CORPUS[:5],
+    "Numbers: 12345, 3.14159 and 2026-12-01.",
+    "Ünïcödé café, naïve 日本語 and a llama 🦙 need byte fallback.",
+    "  two leading spaces,  double spaces   and trailing ",
+    "tabs\tand\nnew lines",
+]
 
 
 def to_bf16_bits(array: np.ndarray) -> np.ndarray:
@@ -203,6 +213,47 @@ def _tokenizer(directory: Path, spec: TinySpec) -> None:
             }
         )
     )
+
+
+def train_sentencepiece(path: Path, **options: Any) -> Any:
+    """Train a BPE SentencePiece model with byte fallback (Llama 2's settings) into `path`.
+
+    Returns its `sentencepiece.SentencePieceProcessor`."""
+    import sentencepiece
+
+    prefix = path.parent / "sp"
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(SPM_CORPUS * 3),
+        model_prefix=str(prefix),
+        model_type=options.pop("model_type", "bpe"),
+        vocab_size=options.pop("vocab_size", SPM_VOCAB),
+        byte_fallback=True,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        num_threads=1,
+        minloglevel=2,
+        **options,
+    )
+    prefix.with_suffix(".model").rename(path)
+    prefix.with_suffix(".vocab").unlink()
+    return sentencepiece.SentencePieceProcessor(model_file=str(path))
+
+
+def build_spm_checkpoint(
+    directory: Path, tokenizer_config: dict[str, Any] | None = None, **options: Any
+) -> tuple[dict[str, np.ndarray], Any]:
+    """A tiny Llama checkpoint whose only tokenizer is a trained tokenizer.model.
+
+    Returns its weights and the SentencePieceProcessor of its tokenizer."""
+    weights = build_checkpoint(directory, SPM_LLAMA)
+    (directory / "tokenizer.json").unlink()
+    (directory / "tokenizer_config.json").unlink()
+    processor = train_sentencepiece(directory / "tokenizer.model", **options)
+    assert processor.get_piece_size() == SPM_VOCAB
+    if tokenizer_config is not None:
+        (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    return weights, processor
 
 
 def _fuse(weights: dict[str, np.ndarray], spec: TinySpec) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.convert.tiny import LLAMA, build_checkpoint
+from tests.convert.tiny import CHAT_TEMPLATE, LLAMA, build_checkpoint, build_spm_checkpoint
 from tests.integration.conftest import Daemon
 from tests.integration.test_cli_e2e import corral
 
@@ -93,6 +93,49 @@ def test_unsupported_architecture_fails_cleanly(
     assert "LlamaForCausalLM" in message
     assert "Traceback" not in message
     assert "falcon:latest" not in _tags(daemon)
+    assert not any((daemon.home / "cache" / "convert").iterdir())
+
+
+def test_create_from_a_sentencepiece_only_checkpoint(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    pytest.importorskip("sentencepiece")
+    daemon = make_daemon()
+    _, processor = build_spm_checkpoint(
+        tmp_path / "spm", {"chat_template": CHAT_TEMPLATE, "add_bos_token": True}
+    )
+    assert not (tmp_path / "spm" / "tokenizer.json").exists()
+    (tmp_path / "Modelfile").write_text("FROM ./spm\nPARAMETER temperature 0\n")
+    created = corral(daemon, "create", "spm", "-f", str(tmp_path / "Modelfile"))
+    assert created.returncode == 0, created.stderr
+    info = _show(daemon, "spm")["model_info"]
+    assert isinstance(info, dict)
+    assert info["tokenizer.ggml.model"] == "llama"
+    client = ollama.Client(host=daemon.url)
+    answer = client.generate(
+        model="spm", prompt="Why is the sky blue?", options={"num_predict": 4}, raw=True
+    )
+    assert answer.done
+    assert answer.eval_count and answer.eval_count > 0
+    # llama.cpp counts the prompt's tokens as sentencepiece splits it, plus BOS
+    assert answer.prompt_eval_count == 1 + len(processor.encode("Why is the sky blue?"))
+
+
+def test_bad_tokenizer_model_fails_cleanly(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    pytest.importorskip("sentencepiece")
+    daemon = make_daemon()
+    build_spm_checkpoint(tmp_path / "spm")
+    model = tmp_path / "spm" / "tokenizer.model"
+    model.write_bytes(model.read_bytes()[:-3])
+    (tmp_path / "Modelfile").write_text("FROM ./spm\n")
+    created = corral(daemon, "create", "broken", "-f", str(tmp_path / "Modelfile"))
+    assert created.returncode == 1
+    message = created.stderr.decode()
+    assert "tokenizer.model is not a SentencePiece model" in message
+    assert "Traceback" not in message
+    assert "broken:latest" not in _tags(daemon)
     assert not any((daemon.home / "cache" / "convert").iterdir())
 
 
