@@ -219,7 +219,10 @@ async def prepare_chat(state: DaemonState, req: ChatRequest) -> Prepared:
     think = _effective_think(facts, req.think)
     if think != req.think:
         req = _replace_think(req, think)
-    prompt, images = await asyncio.to_thread(render_chat, facts, req) if req.messages else (None, [])
+    prompt: str | None = None
+    images: list[str] = []
+    if req.messages:
+        prompt, images = await asyncio.to_thread(render_chat, facts, req)
     tool_tag = None
     if req.tools:
         tool_tag = tool_call_tag(
@@ -257,8 +260,10 @@ async def prepare_generate(state: DaemonState, req: GenerateRequest) -> Prepared
     think = _effective_think(facts, req.think)
     if think != req.think:
         req = _replace_think(req, think)
-    rendered = req.prompt or req.raw
-    prompt, images = await asyncio.to_thread(render_generate, facts, req) if rendered else (None, [])
+    prompt: str | None = None
+    images: list[str] = []
+    if req.prompt or req.raw:
+        prompt, images = await asyncio.to_thread(render_generate, facts, req)
     return Prepared(
         model=req.model,
         facts=facts,

@@ -266,15 +266,19 @@ class Engine:
         model = self._loaded()
         if self._projector is None:
             raise InvalidRequest("this runner was not started with --mmproj; it cannot read images")
-        vision = self._projector.tokenize(job.request.prompt, job.request.images)
+        req = job.request
+        # A template that writes BOS itself must not get a second one from mtmd.
+        head = model.tokenize(req.prompt[:32], add_special=False, parse_special=True)
+        add_bos = req.add_bos is not False and not (head and head[0] == model.bos)
+        vision = self._projector.tokenize(req.prompt, req.images, add_bos=add_bos)
         job.vision = vision
         if vision.n_pos >= model.info.n_ctx:
             raise InvalidRequest(
                 f"the prompt with its images ({vision.n_pos} positions) is longer than the "
                 f"context ({model.info.n_ctx} tokens)"
             )
-        job.sampler = model.make_sampler(job.request, [])
-        job.stopper = StopMatcher(job.request.stop)
+        job.sampler = model.make_sampler(req, [])
+        job.stopper = StopMatcher(req.stop)
         job.sink(Started(prompt_tokens=vision.n_tokens))
         self._waiting.append(job)
 

@@ -74,8 +74,10 @@ class Projector:
         self.ctx = ctx
         self.path = path
 
-    def tokenize(self, prompt: str, images: Sequence[bytes]) -> VisionPrompt:
+    def tokenize(self, prompt: str, images: Sequence[bytes], *, add_bos: bool) -> VisionPrompt:
         """Split `prompt` (with `[img-N]` markers) and `images` into chunks.
+
+        `add_bos` lets mtmd add the model's BOS (when the model wants one).
 
         Raises:
             InvalidRequest: a picture cannot be decoded, or a marker names no image.
@@ -92,7 +94,7 @@ class Projector:
                     raise InvalidRequest(f"image {index} could not be decoded as a picture")
                 bitmaps.append(bitmap)
             raw = text.encode("utf-8")
-            inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=True)
+            inp = mtmd.mtmd_input_text(text=raw, text_len=len(raw), add_special=add_bos)
             inp.parse_special = True
             chunks = mtmd.mtmd_input_chunks_init()
             if not chunks:
