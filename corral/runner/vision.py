@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import llama_cpp as ll
 from llama_cpp import mtmd_cpp as mtmd
 
 from corral.errors import InvalidRequest, RunnerError
@@ -100,7 +99,7 @@ class Projector:
             if not chunks:
                 raise RunnerError("mtmd could not allocate input chunks")
             array = (mtmd.mtmd_bitmap_p_ctypes * max(1, len(bitmaps)))(*bitmaps)
-            status = mtmd.mtmd_tokenize(self.ctx, chunks, ctypes.byref(inp), array, len(bitmaps))
+            status = mtmd.mtmd_tokenize(self.ctx, chunks, ctypes.pointer(inp), array, len(bitmaps))
             if status != 0:
                 raise InvalidRequest(
                     f"the prompt and its {len(bitmaps)} images could not be tokenized "
@@ -127,7 +126,7 @@ class Projector:
         Raises:
             RunnerError: llama.cpp failed to encode an image or decode a chunk.
         """
-        new_n_past = ll.llama_pos(0)
+        new_n_past = ctypes.c_int32(0)
         status = mtmd.mtmd_helper_eval_chunks(
             self.ctx,
             model.ctx,
@@ -136,7 +135,7 @@ class Projector:
             seq_id,
             model.n_batch,
             True,
-            ctypes.byref(new_n_past),
+            ctypes.pointer(new_n_past),
         )
         if status != 0:
             raise RunnerError(f"evaluating the image prompt failed (mtmd returned {status})")

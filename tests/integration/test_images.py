@@ -154,3 +154,29 @@ def test_unloadable_projector_fails_the_load_naming_it(
     )
     assert refused.status_code == 400
     assert refused.json()["error"] == f'"{CATALOG_MODEL}" does not support images'
+
+
+def test_openai_image_part_reaches_the_vision_runner(
+    daemon: Daemon, bad_vision_model: tuple[str, str]
+) -> None:
+    name, projector_digest = bad_vision_model
+    response = httpx.post(
+        f"{daemon.url}/v1/chat/completions",
+        json={
+            "model": name,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this?"},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                    ],
+                }
+            ],
+        },
+        timeout=180,
+    )
+    assert response.status_code == 500, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith("runner failed to load: error loading model: vision projector ")
+    assert projector_digest.replace(":", "-") in message
