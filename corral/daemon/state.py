@@ -76,7 +76,8 @@ class DaemonState:
             embedding=embedding,
             pooling=pooling,
             # llama.cpp takes one projector, as Ollama's runner does: the first.
-            projector=None if embedding or not facts.model.projectors
+            projector=None
+            if embedding or not facts.model.projectors
             else facts.model.projectors[0],
         )
 

@@ -35,7 +35,7 @@ def image_order(prompt: str, n_images: int) -> tuple[str, list[int]]:
     Raises:
         InvalidRequest: a marker names an image the request does not carry.
     """
-    marker = mtmd.mtmd_default_marker().decode("utf-8")
+    marker = str(mtmd.mtmd_default_marker().decode("utf-8"))
     order: list[int] = []
 
     def swap(match: re.Match[str]) -> str:

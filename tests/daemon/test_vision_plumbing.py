@@ -93,7 +93,9 @@ def test_chat_render_carries_markers_and_images() -> None:
 
 
 def test_generate_render_puts_images_on_the_user_message() -> None:
-    req = parse_generate({"model": "vision-test", "prompt": "Describe.", "images": ["iVBORw0KGgo="]})
+    req = parse_generate(
+        {"model": "vision-test", "prompt": "Describe.", "images": ["iVBORw0KGgo="]}
+    )
     prompt, images = render_generate(_facts(), req)
     assert prompt == "<user>[img-0]Describe.\n"
     assert images == ["iVBORw0KGgo="]
@@ -117,5 +119,6 @@ def test_spec_with_projector_passes_mmproj_and_is_its_own_runner() -> None:
     assert args[args.index("--mmproj") + 1] == "/m/proj"
     assert "--mmproj" not in plain.args(4000)
     assert not plain.serves(vision) and not vision.serves(plain)
-    assert vision.serves(RunnerSpec(model_path=Path("/m/model"), num_ctx=2048,
-                                    projector=Path("/m/proj")))
+    assert vision.serves(
+        RunnerSpec(model_path=Path("/m/model"), num_ctx=2048, projector=Path("/m/proj"))
+    )
