@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import httpx
 import ollama
@@ -14,6 +15,7 @@ import pytest
 from corral.gguf.writer import TensorSpec, build_gguf
 from corral.store import MEDIA_MODEL, MEDIA_PROJECTOR, Store
 from tests.integration.conftest import CATALOG_MODEL, Daemon
+from tests.integration.test_cli_e2e import corral
 
 pytestmark = pytest.mark.integration
 
@@ -79,11 +81,7 @@ def bad_vision_model(daemon: Daemon) -> tuple[str, str]:
     model_digest = next(
         layer.digest for layer in base.manifest.layers if layer.media_type == MEDIA_MODEL
     )
-    projector = build_gguf(
-        {"general.architecture": "clip", "general.type": "mmproj", "general.name": "broken"},
-        [TensorSpec("v.patch_embd.weight", 0, (8, 4))],
-    )
-    projector_digest = _upload(daemon, projector)
+    projector_digest = _upload(daemon, _fake_projector())
     created = httpx.post(
         f"{daemon.url}/api/create",
         json={
@@ -180,3 +178,30 @@ def test_openai_image_part_reaches_the_vision_runner(
     message = response.json()["error"]["message"]
     assert message.startswith("runner failed to load: error loading model: vision projector ")
     assert projector_digest.replace(":", "-") in message
+
+
+def _fake_projector() -> bytes:
+    return build_gguf(
+        {"general.architecture": "clip", "general.type": "mmproj", "general.name": "broken"},
+        [TensorSpec("v.patch_embd.weight", 0, (8, 4))],
+    )
+
+
+def test_cli_create_with_two_from_lines_stores_the_projector(
+    daemon: Daemon, smollm2_gguf: Path, tmp_path: Path
+) -> None:
+    projector = tmp_path / "mmproj.gguf"
+    projector.write_bytes(_fake_projector())
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {smollm2_gguf}\nFROM ./mmproj.gguf\n")
+    created = corral(daemon, "create", "smollm2-cli-vision", "-f", str(modelfile))
+    assert created.returncode == 0, created.stderr
+    model = Store(daemon.models).get("smollm2-cli-vision")
+    media = [layer.media_type for layer in model.manifest.layers]
+    assert media.count(MEDIA_MODEL) == 1 and media.count(MEDIA_PROJECTOR) == 1
+    # A second FROM that is not a local file is refused before anything is sent.
+    modelfile.write_text(f"FROM {smollm2_gguf}\nFROM ./no-such-mmproj.gguf\n")
+    refused = corral(daemon, "create", "smollm2-cli-vision2", "-f", str(modelfile))
+    assert refused.returncode == 1
+    assert b"Error: FROM path './no-such-mmproj.gguf' does not exist" in refused.stderr
+    assert not Store(daemon.models).exists("smollm2-cli-vision2")
