@@ -198,6 +198,17 @@ def create_body(
         body["from"] = str(source)
     else:
         body["files"] = {local.name: _upload(client, local, progress)}
+    for extra in _strings(getattr(modelfile, "extra_froms", None)):
+        # A second FROM names the model's vision projector (mmproj GGUF), as in Ollama.
+        path = resolve_local_file(extra, base)
+        if path is None or "files" not in body or checkpoint:
+            raise ModelfileError(
+                f"FROM {extra!r}: a second FROM must be a local projector GGUF file beside "
+                "a FROM GGUF file"
+            )
+        if path.name in body["files"]:
+            raise ModelfileError(f"FROM {extra!r}: two FROM files are both named {path.name}")
+        body["files"][path.name] = _upload(client, path, progress)
     adapters: dict[str, str] = {}
     for adapter in _strings(getattr(modelfile, "adapters", None)):
         peft = peft_adapter_files(adapter, base)

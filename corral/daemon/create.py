@@ -46,7 +46,7 @@ from corral.store import (
 from corral.store.digests import parse_digest
 from corral.template import detect_template, parse_template
 
-__all__ = ["ModelParts", "create_model", "write_model"]
+__all__ = ["ModelParts", "create_model", "is_projector", "write_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,37 @@ def _inherit(parts: ModelParts, base: StoredModel) -> None:
     parts.messages = [dict(m) for m in base.messages]
     parts.licenses = list(base.license)
     parts.config = {k: v for k, v in base.config.items() if k not in {"rootfs"}}
+
+
+def is_projector(info: GGUFInfo) -> bool:
+    """Whether a GGUF is a vision/audio projector (mmproj), as Ollama's create tells them.
+
+    llama.cpp writes projectors with architecture `clip` and `general.type` `mmproj`; a
+    file with vision blocks and no text blocks is one too.
+    """
+    kind = str(info.metadata.get("general.type", ""))
+    arch = info.architecture
+    vision_blocks = info.metadata.get(f"{arch}.vision.block_count")
+    return (
+        kind in {"mmproj", "projector"}
+        or arch == "clip"
+        or (not info.block_count and bool(vision_blocks))
+    )
+
+
+async def _split_projectors(
+    state: DaemonState, files: Mapping[str, str], ggufs: list[str], parts: ModelParts
+) -> list[str]:
+    """Move the projector GGUFs among `ggufs` into `parts.projectors`; the others remain."""
+    models: list[str] = []
+    for name in ggufs:
+        layer = await _blob_layer(state, files[name], MEDIA_PROJECTOR)
+        info = await _gguf_of(state, layer, name)
+        if is_projector(info):
+            parts.projectors.append(layer)
+        else:
+            models.append(name)
+    return models
 
 
 def _config_from_gguf(info: GGUFInfo) -> dict[str, Any]:
@@ -209,6 +240,9 @@ async def create_model(
         ggufs = [n for n in request.files if n.lower().endswith(".gguf")] or list(request.files)
         for file_name in request.files:
             _check_relative(file_name)
+        if len(ggufs) > 1:
+            # A second GGUF that is a vision projector (mmproj) rides beside the model.
+            ggufs = await _split_projectors(state, request.files, ggufs, parts)
         if len(ggufs) != 1:
             raise InvalidRequest(
                 f"expected exactly one GGUF model file, got {len(ggufs)}: "

@@ -2,6 +2,10 @@
 
 A model's Go TEMPLATE layer wins; without one, the GGUF's Jinja chat template
 is rendered in a sandbox; without either, messages are joined plainly.
+
+Images stand in the prompt as Ollama writes them: each message's pictures are numbered
+across the conversation, and `[img-N]` replaces the message's `[img]` placeholders in
+order, or goes in front of its content; the runner puts each picture where its marker is.
 """
 
 from __future__ import annotations
@@ -13,7 +17,29 @@ from corral.api import ChatRequest, GenerateRequest, Message
 from corral.daemon.modelinfo import ModelFacts
 from corral.template import render_jinja, render_prompt
 
-__all__ = ["chat_messages", "render_chat", "render_generate"]
+__all__ = ["chat_messages", "mark_images", "render_chat", "render_generate"]
+
+
+def mark_images(messages: list[dict[str, Any]]) -> list[str]:
+    """Write `[img-N]` markers into the contents of messages with images (in place).
+
+    Returns the images in marker order, as Ollama's `chatPrompt` numbers them.
+    """
+    images: list[str] = []
+    for message in messages:
+        pictures = message.get("images") or []
+        content = str(message.get("content", ""))
+        prefix = ""
+        for picture in pictures:
+            tag = f"[img-{len(images)}]"
+            images.append(picture)
+            if "[img]" in content:
+                content = content.replace("[img]", tag, 1)
+            else:
+                prefix += tag
+        if pictures:
+            message["content"] = prefix + content
+    return images
 
 
 def chat_messages(facts: ModelFacts, messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -58,29 +84,33 @@ def _render(
     return "".join(f"{m.get('content', '')}\n" for m in messages)
 
 
-def render_chat(facts: ModelFacts, request: ChatRequest) -> str:
-    return _render(
-        facts,
-        chat_messages(facts, request.messages),
-        tools=request.tools,
-        think=request.think,
-    )
+def render_chat(facts: ModelFacts, request: ChatRequest) -> tuple[str, list[str]]:
+    """The prompt and the images its `[img-N]` markers refer to, in order."""
+    messages = chat_messages(facts, request.messages)
+    images = mark_images(messages)
+    return _render(facts, messages, tools=request.tools, think=request.think), images
 
 
-def render_generate(facts: ModelFacts, request: GenerateRequest) -> str:
+def render_generate(facts: ModelFacts, request: GenerateRequest) -> tuple[str, list[str]]:
+    """The prompt and its images (see `render_chat`); a raw prompt keeps its own markers."""
     if request.raw:
-        return request.prompt
+        return request.prompt, list(request.images)
     messages: list[dict[str, Any]] = []
     if not request.context:
         messages += [dict(m) for m in facts.model.messages]
     system = request.system if request.system is not None else facts.model.system
     if system:
         messages.insert(0, {"role": "system", "content": system})
-    messages.append({"role": "user", "content": request.prompt})
-    return _render(
+    user: dict[str, Any] = {"role": "user", "content": request.prompt}
+    if request.images:
+        user["images"] = list(request.images)
+    messages.append(user)
+    images = mark_images(messages)
+    prompt = _render(
         facts,
         messages,
         think=request.think,
         template=request.template,
         suffix=request.suffix or None,
     )
+    return prompt, images

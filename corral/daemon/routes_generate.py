@@ -86,7 +86,8 @@ class Prepared:
     prefill: str = ""
     """The last message's content when it is an assistant turn the model continues."""
     want_context: bool = False
-    image_count: int = 0
+    images: tuple[str, ...] = ()
+    """Base64 pictures in the order of the prompt's `[img-N]` markers."""
     shift: bool = True
     """Shift the context when it fills up (else stop with "length")."""
     truncate: bool = True
@@ -116,8 +117,12 @@ def runner_payload(
     top_logprobs: int = 0,
     shift: bool = True,
     truncate: bool = True,
+    images: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The runner's /completion body for a prompt, merged options and the context rules."""
+    """The runner's /completion body for a prompt, merged options and the context rules.
+
+    `images` (base64) travel beside the prompt; its `[img-N]` markers say where each goes.
+    """
     payload = {
         "prompt": prompt,
         "n_predict": options["num_predict"],
@@ -140,6 +145,8 @@ def runner_payload(
     if logprobs or top_logprobs:
         payload["logprobs"] = True
         payload["top_logprobs"] = top_logprobs
+    if images:
+        payload["images"] = list(images)
     return payload
 
 
@@ -149,7 +156,7 @@ def check_images(facts: ModelFacts, images: Sequence[str], where: str) -> int:
 
     Raises:
         InvalidRequest: an image is not base64 or not a JPEG, PNG or WebP picture.
-        UnsupportedCapability: the model has no vision projector, or corral cannot feed it yet.
+        UnsupportedCapability: the model has no vision projector.
     """
     for index, image in enumerate(images):
         try:
@@ -162,12 +169,6 @@ def check_images(facts: ModelFacts, images: Sequence[str], where: str) -> int:
             )
     if images:
         facts.require("vision", "images")
-        # The projector is stored and detected, but the runner has no multimodal (mtmd)
-        # evaluation yet; saying so beats silently dropping the pictures.
-        raise UnsupportedCapability(
-            f'"{facts.display_name}" has a vision projector, but this corral runner cannot '
-            "evaluate images yet"
-        )
     return len(images)
 
 
@@ -213,13 +214,15 @@ async def prepare_chat(state: DaemonState, req: ChatRequest) -> Prepared:
         facts.require("tools", "tools")
     grammar = grammar_for_format(req.format)
     tags = _think_tags(facts, req.think, req.model)
-    images = 0
     for index, message in enumerate(req.messages):
-        images += check_images(facts, message.images, f"messages[{index}].images")
+        check_images(facts, message.images, f"messages[{index}].images")
     think = _effective_think(facts, req.think)
     if think != req.think:
         req = _replace_think(req, think)
-    prompt = await asyncio.to_thread(render_chat, facts, req) if req.messages else None
+    prompt: str | None = None
+    images: list[str] = []
+    if req.messages:
+        prompt, images = await asyncio.to_thread(render_chat, facts, req)
     tool_tag = None
     if req.tools:
         tool_tag = tool_call_tag(
@@ -239,7 +242,7 @@ async def prepare_chat(state: DaemonState, req: ChatRequest) -> Prepared:
         tool_tag=tool_tag,
         tools=req.tools,
         prefill=last.content if last is not None and last.role == "assistant" else "",
-        image_count=images,
+        images=tuple(images),
         shift=req.shift,
         truncate=req.truncate,
     )
@@ -253,11 +256,14 @@ async def prepare_generate(state: DaemonState, req: GenerateRequest) -> Prepared
         facts.require("insert", "insert")
     grammar = grammar_for_format(req.format)
     tags = None if req.raw else _think_tags(facts, req.think, req.model)
-    images = check_images(facts, req.images, "images")
+    check_images(facts, req.images, "images")
     think = _effective_think(facts, req.think)
     if think != req.think:
         req = _replace_think(req, think)
-    prompt = await asyncio.to_thread(render_generate, facts, req) if req.prompt or req.raw else None
+    prompt: str | None = None
+    images: list[str] = []
+    if req.prompt or req.raw:
+        prompt, images = await asyncio.to_thread(render_generate, facts, req)
     return Prepared(
         model=req.model,
         facts=facts,
@@ -269,7 +275,7 @@ async def prepare_generate(state: DaemonState, req: GenerateRequest) -> Prepared
         top_logprobs=req.top_logprobs,
         think_tags=tags,
         want_context=not req.raw,
-        image_count=images,
+        images=tuple(images),
         shift=req.shift,
         truncate=req.truncate,
     )
@@ -307,6 +313,7 @@ async def run(state: DaemonState, job: Prepared, *, started: int) -> AsyncGenera
                 top_logprobs=job.top_logprobs,
                 shift=job.shift,
                 truncate=job.truncate,
+                images=job.images,
             )
             async for item in r.handle.completion(payload):
                 if item.get("done"):
@@ -473,7 +480,7 @@ async def _plan(
     else:
         job = await prepare_generate(state, req)
     if req.debug_render_only:
-        debug = {"rendered_template": job.prompt or "", "image_count": job.image_count}
+        debug = {"rendered_template": job.prompt or "", "image_count": len(job.images)}
         final = _empty_final(req.model, chat=chat, _debug_info=debug)
         return Pipeline(_single(final), immediate=True, prepared=job)
     events = _native_events(state, job, started=started, chat=chat)

@@ -51,6 +51,8 @@ class RunnerSpec:
     embedding: bool = False
     pooling: str = ""
     """Embedding pooling passed to the runner; empty keeps the model's own."""
+    projector: Path | None = None
+    """The vision projector (mmproj) blob: the runner then reads images."""
 
     def args(self, port: int) -> list[str]:
         """The runner's command-line arguments (after `python -m corral.runner`)."""
@@ -76,6 +78,8 @@ class RunnerSpec:
         ]
         for adapter in self.adapters:
             args += ["--lora", str(adapter)]
+        if self.projector is not None:
+            args += ["--mmproj", str(self.projector)]
         if self.embedding:
             args.append("--embedding")
             if self.pooling:
@@ -204,9 +208,10 @@ class SubprocessRunner:
                 await asyncio.wait_for(self._process.wait(), 5)
             await self._drain_stderr()
             # Name the blob, not where the store lives on the server's disk.
-            reason = self.tail.reason().replace(
-                str(self.spec.model_path), self.spec.model_path.name
-            )
+            reason = self.tail.reason()
+            for path in (self.spec.model_path, self.spec.projector):
+                if path is not None:
+                    reason = reason.replace(str(path), path.name)
             raise RunnerStartFailed(f"runner failed to load: {reason}", stderr_tail=self.tail.text)
         try:
             async with self._session.get(f"{self._base}/health") as response:

@@ -75,6 +75,10 @@ class DaemonState:
             adapters=facts.model.adapters,
             embedding=embedding,
             pooling=pooling,
+            # llama.cpp takes one projector, as Ollama's runner does: the first.
+            projector=None
+            if embedding or not facts.model.projectors
+            else facts.model.projectors[0],
         )
 
     async def estimate(self, spec: RunnerSpec) -> MemoryEstimate:

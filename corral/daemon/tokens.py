@@ -23,7 +23,7 @@ async def count_chat_tokens(state: DaemonState, req: ChatRequest) -> int:
     if req.tools:
         facts.require("tools", "tools")
     options = merge_options(facts.model.params, req.options)
-    prompt = await asyncio.to_thread(render_chat, facts, req)
+    prompt, _images = await asyncio.to_thread(render_chat, facts, req)
     spec = state.spec_for(facts, options)
     async with state.scheduler.use(facts.display_name, spec, keep_alive=req.keep_alive) as runner:
         return len(await runner.handle.tokenize(prompt))

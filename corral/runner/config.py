@@ -29,6 +29,8 @@ class RunnerConfig:
     gpu_layers: int = -1
     """-1 offloads every layer llama.cpp can; 0 runs on the CPU."""
     lora: tuple[Path, ...] = ()
+    mmproj: Path | None = None
+    """A vision projector GGUF: the runner then reads images (llama.cpp's mtmd)."""
     embedding: bool = False
     pooling: str = ""
     """With `embedding`: none, mean, cls, last or rank; empty keeps the model's own."""
@@ -99,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=512, help="tokens per decode call")
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers to offload (-1 = all)")
     p.add_argument("--lora", type=Path, action="append", default=[], help="LoRA adapter GGUF")
+    p.add_argument(
+        "--mmproj", type=Path, default=None, help="vision projector GGUF (reads images)"
+    )
     p.add_argument("--embedding", action="store_true", help="serve /embedding instead")
     p.add_argument(
         "--pooling",
@@ -125,6 +130,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunnerConfig:
         batch_size=ns.batch_size,
         gpu_layers=ns.gpu_layers,
         lora=tuple(ns.lora),
+        mmproj=ns.mmproj,
         embedding=ns.embedding,
         pooling=ns.pooling,
         no_mmap=ns.no_mmap,

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import llama_cpp as ll
@@ -32,6 +33,7 @@ from .params import CompletionRequest, DetokenizeRequest, EmbeddingRequest, Toke
 from .shift import keep_count, shift_discard, truncate_prompt
 from .slots import Slot, pick_slot, reusable_prefix
 from .text import PieceAssembler, StopMatcher
+from .vision import Projector, VisionPrompt, load_projector
 
 __all__ = ["Engine", "Job"]
 
@@ -62,6 +64,8 @@ class Job:
     stopper: StopMatcher = field(default_factory=lambda: StopMatcher(()))
     logprobs: list[dict[str, Any]] = field(default_factory=list)
     """Logprob entries of tokens whose text has not been sent yet."""
+    vision: VisionPrompt | None = None
+    """The text and image chunks of a prompt with images (evaluated by mtmd, not batched)."""
 
     def cancel(self) -> None:
         """Stop generating at the next token and free the slot (the client went away)."""
@@ -88,6 +92,7 @@ class Engine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._model: LoadedModel | None = None
+        self._projector: Projector | None = None
         self._slots: list[Slot] = []
         self._waiting: deque[Job] = deque()
         self._active: list[Job] = []
@@ -147,6 +152,8 @@ class Engine:
     def _run(self, on_ready: Callable[[], None], on_failed: Callable[[str], None]) -> None:
         try:
             self._model = load_model(self.config, self._log, on_progress=self._on_progress)
+            if self.config.mmproj is not None:
+                self._projector = self._load_projector(self._model, self.config.mmproj)
         except LoadError as exc:
             self.state = "failed"
             on_failed(str(exc))
@@ -176,6 +183,14 @@ class Engine:
             on_failed("the generation loop crashed; see the log above")
         finally:
             self._shutdown()
+
+    def _load_projector(self, model: LoadedModel, path: Path) -> Projector:
+        try:
+            return load_projector(model, path, self._log)
+        except BaseException:
+            model.free()
+            self._model = None
+            raise
 
     def _on_progress(self, value: float) -> bool:
         self.progress = value
@@ -218,6 +233,9 @@ class Engine:
         model = self._loaded()
         req = job.request
         try:
+            if req.images:
+                self._accept_images(job)
+                return
             tokens = model.prompt_tokens(req.prompt, req.add_bos)
             n_ctx = model.info.n_ctx
             if not tokens:
@@ -236,11 +254,60 @@ class Engine:
             job.tokens = tokens
             job.sampler = model.make_sampler(req, tokens)
         except CorralError as exc:
+            self._free_sampler(job)
             job.sink(Failed(exc))
             return
         job.stopper = StopMatcher(req.stop)
         job.sink(Started(prompt_tokens=len(job.tokens)))
         self._waiting.append(job)
+
+    def _accept_images(self, job: Job) -> None:
+        """Tokenize a prompt with images through mtmd; it is evaluated when it gets a slot."""
+        model = self._loaded()
+        if self._projector is None:
+            raise InvalidRequest("this runner was not started with --mmproj; it cannot read images")
+        req = job.request
+        # A template that writes BOS itself must not get a second one from mtmd.
+        head = model.tokenize(req.prompt[:32], add_special=False, parse_special=True)
+        add_bos = req.add_bos is not False and not (head and head[0] == model.bos)
+        vision = self._projector.tokenize(req.prompt, req.images, add_bos=add_bos)
+        job.vision = vision
+        if vision.n_pos >= model.info.n_ctx:
+            raise InvalidRequest(
+                f"the prompt with its images ({vision.n_pos} positions) is longer than the "
+                f"context ({model.info.n_ctx} tokens)"
+            )
+        job.sampler = model.make_sampler(req, [])
+        job.stopper = StopMatcher(req.stop)
+        job.sink(Started(prompt_tokens=vision.n_tokens))
+        self._waiting.append(job)
+
+    def _evaluate_images(self, job: Job, slot: Slot) -> None:
+        """Read a prompt with images into a cleared sequence and sample its first token.
+
+        Its cache entries are placeholders (-1), so no later prompt reuses them: the next
+        request on this slot starts the sequence over.
+        """
+        model = self._loaded()
+        assert self._projector is not None and job.vision is not None
+        ll.llama_memory_seq_rm(model.memory, slot.seq_id, -1, -1)
+        slot.cache.clear()
+        try:
+            n_past = self._projector.evaluate(model, job.vision, slot.seq_id)
+        except CorralError as exc:
+            ll.llama_memory_seq_rm(model.memory, slot.seq_id, -1, -1)
+            job.sink(Failed(exc))
+            self._release(job)
+            return
+        slot.cache.extend([-1] * n_past)
+        job.n_prompt_eval = job.vision.n_tokens
+        job.t_first = time.perf_counter_ns()
+        token = int(ll.llama_sampler_sample(job.sampler, model.ctx, -1))
+        if job.request.logprobs:
+            top = job.request.top_logprobs
+            entry = token_logprobs(model.ctx, -1, model.info.n_vocab, token, top, model.piece)
+            job.logprobs.append(entry)
+        self._on_token(job, token)
 
     def _admit(self) -> None:
         """Give waiting requests free slots, keeping the KV cache's shared prefix."""
@@ -268,6 +335,9 @@ class Engine:
             job.n_prompt_eval = len(job.tokens) - keep
             job.t_start = time.perf_counter_ns()
             self._active.append(job)
+            if job.vision is not None:
+                self._evaluate_images(job, slot)
+                continue
             logger.debug("slot=%d prompt=%d reused=%d", slot.seq_id, len(job.tokens), keep)
 
     def _step(self) -> None:
@@ -335,6 +405,7 @@ class Engine:
         discard = shift_discard(n_cached, keep, model.info.n_ctx)
         if (
             not req.shift
+            or req.images  # image positions cannot be slid like text tokens
             or req.n_predict == -2
             or not model.can_shift
             or not ll.llama_memory_seq_rm(model.memory, slot.seq_id, keep, keep + discard)
@@ -405,6 +476,9 @@ class Engine:
         if job.sampler:
             ll.llama_sampler_free(job.sampler)
             job.sampler = None
+        if job.vision is not None:
+            job.vision.free()
+            job.vision = None
 
     def _decode_failed(self, status: int, jobs: list[Job]) -> None:
         model = self._loaded()
@@ -477,6 +551,9 @@ class Engine:
         if self._batch is not None:
             ll.llama_batch_free(self._batch)
             self._batch = None
+        if self._projector is not None:
+            self._projector.free()
+            self._projector = None
         if self._model is not None:
             self._model.free()
             self._model = None

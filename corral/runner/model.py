@@ -23,7 +23,7 @@ from .config import RunnerConfig, default_threads
 from .params import CompletionRequest
 from .sampling import Stage, sampler_stages
 
-__all__ = ["LoadError", "LoadedModel", "LogCapture", "ModelInfo", "load_model"]
+__all__ = ["LoadError", "LoadedModel", "LogCapture", "ModelInfo", "load_model", "log_reason"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ class LogCapture:
         self._level = 0
         self._errors: deque[str] = deque(maxlen=20)
         # Keep a reference: llama.cpp holds only the raw function pointer.
-        self._callback = ll.llama_log_callback(self._on_log)
+        self.callback = ll.llama_log_callback(self._on_log)
 
     def install(self) -> None:
         """Route llama.cpp's (and ggml's) log through this object."""
-        ll.llama_log_set(self._callback, ctypes.c_void_p(0))
+        ll.llama_log_set(self.callback, ctypes.c_void_p(0))
 
     def errors(self) -> list[str]:
         """Error lines logged since the last `clear()`, oldest first."""
@@ -113,6 +113,7 @@ class LoadedModel:
         self.add_bos = bool(ll.llama_vocab_get_add_bos(self.vocab))
         self.can_shift = bool(ll.llama_memory_can_shift(self.memory))
         """Whether the KV cache can slide positions (a context shift)."""
+        self.n_threads = config.threads or default_threads()
         self._piece_buf = ctypes.create_string_buffer(256)
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
@@ -230,7 +231,7 @@ class LoadedModel:
             self.model = None
 
 
-def _reason(log: LogCapture, fallback: str) -> str:
+def log_reason(log: LogCapture, fallback: str) -> str:
     """The most telling llama.cpp error line, without its `function_name: ` prefixes.
 
     `llama_model_load: error loading model: unknown model architecture: 'x'` gives
@@ -284,20 +285,20 @@ def load_model(
     mparams.progress_callback = progress_cb
     model = ll.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
     if not model:
-        raise LoadError(f"{path}: {_reason(log, 'llama.cpp could not read it as a GGUF model')}")
+        raise LoadError(f"{path}: {log_reason(log, 'llama.cpp could not read it as a GGUF model')}")
 
     loras: list[Any] = []
     try:
         for lora_path in config.lora:
             adapter = ll.llama_adapter_lora_init(model, str(lora_path).encode("utf-8"))
             if not adapter:
-                reason = _reason(log, "not a LoRA adapter for this model")
+                reason = log_reason(log, "not a LoRA adapter for this model")
                 raise LoadError(f"LoRA adapter {lora_path}: {reason}")
             loras.append(adapter)
         ctx = ll.llama_init_from_model(model, _context_params(config))
         if not ctx:
             n_ctx = config.ctx_size * config.parallel
-            reason = _reason(log, "out of memory?")
+            reason = log_reason(log, "out of memory?")
             raise LoadError(f"could not create a context of {n_ctx} tokens: {reason}")
     except LoadError:
         for adapter in loras:

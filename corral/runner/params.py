@@ -6,6 +6,8 @@ that is wrong, so the server can answer 400 before any llama.cpp work starts.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +58,8 @@ class CompletionRequest:
     """Report each generated token's log-probability."""
     top_logprobs: int = 0
     """With `logprobs`, this many most likely alternatives per token (0 to 20)."""
+    images: tuple[bytes, ...] = ()
+    """Pictures the prompt's `[img-N]` markers refer to (base64 on the wire)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ _FLOAT_FIELDS = (
 )
 _BOOL_FIELDS = ("add_bos", "logprobs", "shift", "truncate")
 _COMPLETION_FIELDS = frozenset(
-    {"prompt", "stop", "grammar", *_BOOL_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS}
+    {"prompt", "stop", "grammar", "images", *_BOOL_FIELDS, *_INT_FIELDS, *_FLOAT_FIELDS}
 )
 
 
@@ -168,9 +172,27 @@ def parse_completion(body: Any) -> CompletionRequest:
     for name in _BOOL_FIELDS:
         if obj.get(name) is not None:
             kwargs[name] = _bool(name, obj[name])
+    if obj.get("images") is not None:
+        kwargs["images"] = _images(obj["images"])
     req = CompletionRequest(**kwargs)
     _check_ranges(req)
     return req
+
+
+def _images(value: Any) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise InvalidRequest(f'field "images" must be a list of base64 strings, not {value!r}')
+    images: list[bytes] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidRequest(f'field "images[{index}]" must be a base64 string')
+        try:
+            images.append(base64.b64decode(item, validate=True))
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(f'field "images[{index}]" is not valid base64') from None
+        if not images[-1]:
+            raise InvalidRequest(f'field "images[{index}]" is empty')
+    return tuple(images)
 
 
 def _check_ranges(req: CompletionRequest) -> None:
