@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -137,9 +138,17 @@ class AsyncClient:
         """Loaded models (`GET /api/ps`): `{"models": [...]}`."""
         return await self._object(Call("GET", "/api/ps"))
 
-    async def system(self) -> JSONObject:
-        """The daemon machine's GPUs, RAM and CPU (`GET /api/system`, a corral extension)."""
-        return await self._object(Call("GET", "/api/system"))
+    async def system(self, model: str | None = None, *, num_ctx: int | None = None) -> JSONObject:
+        """The daemon machine's GPUs, RAM and CPU (`GET /api/system`, a corral extension).
+
+        With `model`, the answer's `fit` says the context it would load with (`num_ctx`
+        if given, else the model's or the daemon's default) and the bytes that needs.
+        """
+        query = {} if model is None else {"model": model}
+        if model is not None and num_ctx is not None:
+            query["num_ctx"] = str(num_ctx)
+        path = "/api/system" + (f"?{urlencode(query)}" if query else "")
+        return await self._object(Call("GET", path))
 
     async def show(self, model: str, *, verbose: bool = False) -> JSONObject:
         """A model's details, Modelfile, parameters and metadata (`POST /api/show`)."""
