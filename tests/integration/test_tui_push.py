@@ -146,7 +146,10 @@ async def test_esc_cancels_a_push_to_a_registry_that_never_answers(
                 screen.push(name, insecure=True)
                 await wait_for(pilot, lambda: "retrieving manifest" in screen.pull_status)
                 screen.pull("smollm2:135m")  # one transfer at a time
-                assert any("is running" in n.message for n in app._notifications)
+                await wait_for(
+                    pilot, lambda: any("is running" in n.message for n in app._notifications)
+                )
+                assert screen.transferring and "retrieving manifest" in screen.pull_status
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: not screen.transferring)
                 assert screen.pull_status == "transfer canceled"
