@@ -37,8 +37,10 @@ class ChatView(Vertical):
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
     ChatView #bar { height: 3; }
-    ChatView #model { width: 1fr; }
-    ChatView #fit { width: auto; max-width: 45%; padding: 1 1 0 1; color: $text-muted; }
+    ChatView #model { width: 3fr; }
+    ChatView #fit {
+        width: 2fr; height: 3; padding: 0 1; color: $text-muted; content-align: left middle;
+    }
     ChatView #usage { height: 1; color: $text-muted; padding: 0 1; }
     ChatView #messages { height: 1fr; }
     """

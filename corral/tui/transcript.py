@@ -64,7 +64,7 @@ def format_options(options: Mapping[str, Any]) -> str:
 
 
 def fit_text(size: int, system: Mapping[str, Any], num_ctx: int | None = None) -> str:
-    """Whether a model of `size` bytes fits the daemon machine now, and with which context.
+    """With which context, and whether, a model of `size` bytes fits the daemon machine now.
 
     `system` is `/api/system?model=...`: its `fit` gives the context the daemon would
     load with and the bytes that needs. An older daemon gives no `fit`; the size plus
@@ -75,16 +75,14 @@ def fit_text(size: int, system: Mapping[str, Any], num_ctx: int | None = None) -
         need, context = int(fit["required"]), f"num_ctx {fit.get('num_ctx')}"
     else:
         need = int(size * OVERHEAD)
-        context = f"num_ctx {num_ctx}" if num_ctx else "the default num_ctx"
+        context = f"num_ctx {num_ctx}" if num_ctx else "default num_ctx"
     gpus = [g for g in system.get("gpus") or [] if isinstance(g, Mapping)]
     free_vram = sum(int(g.get("vram_total") or 0) - int(g.get("vram_used") or 0) for g in gpus)
     free_ram = int((system.get("memory") or {}).get("available") or 0)
     if gpus and need <= free_vram:
-        return f"fits on GPU with {context} ({human_size(free_vram)} free)"
+        return f"{context}: fits on GPU ({human_size(free_vram)} free)"
     if need <= free_ram:
         where = "RAM, partly GPU" if gpus and free_vram else "RAM (CPU)"
-        return f"fits in {where} with {context} ({human_size(free_ram)} free)"
-    return (
-        f"too big with {context}: needs ~{human_size(need)},"
-        f" {human_size(max(free_ram, free_vram))} free"
-    )
+        return f"{context}: fits in {where} ({human_size(free_ram)} free)"
+    free = human_size(max(free_ram, free_vram))
+    return f"{context}: too big, needs ~{human_size(need)}, {free} free"
