@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
@@ -36,6 +35,7 @@ from corral.client._base import (
     model_call,
     pull_call,
     request_timeout,
+    system_call,
 )
 from corral.client._upload import CHUNK_SIZE, open_blob
 from corral.errors import ClientError, ProtocolError
@@ -144,11 +144,7 @@ class AsyncClient:
         With `model`, the answer's `fit` says the context it would load with (`num_ctx`
         if given, else the model's or the daemon's default) and the bytes that needs.
         """
-        query = {} if model is None else {"model": model}
-        if model is not None and num_ctx is not None:
-            query["num_ctx"] = str(num_ctx)
-        path = "/api/system" + (f"?{urlencode(query)}" if query else "")
-        return await self._object(Call("GET", path))
+        return await self._object(system_call(model, num_ctx))
 
     async def show(self, model: str, *, verbose: bool = False) -> JSONObject:
         """A model's details, Modelfile, parameters and metadata (`POST /api/show`)."""
