@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corral.daemon.routes_system import cpu_percent, cpu_times, system_report
+import pytest
+
+from corral.daemon.routes_system import cpu_percent, cpu_times, parse_num_ctx, system_report
+from corral.errors import InvalidRequest
 from corral.gpu import GpuInfo, MemorySnapshot
 
 
@@ -32,3 +35,16 @@ def test_report_without_gpu_and_with_one() -> None:
     report = system_report(MemorySnapshot(1000, 400, (gpu,)), None)
     assert report["gpus"][0]["vram_used"] == 70
     assert report["gpus"][0]["utilization"] == 7
+
+
+def test_num_ctx_query_is_absent_or_a_positive_whole_number() -> None:
+    assert parse_num_ctx(None) is None
+    assert parse_num_ctx("") is None
+    assert parse_num_ctx("2048") == 2048
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "abc", "1.5", "4k", " 12"])
+def test_bad_num_ctx_query_names_the_value(text: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_num_ctx(text)
+    assert repr(text) in str(caught.value)

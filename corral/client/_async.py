@@ -35,6 +35,7 @@ from corral.client._base import (
     model_call,
     pull_call,
     request_timeout,
+    system_call,
 )
 from corral.client._upload import CHUNK_SIZE, open_blob
 from corral.errors import ClientError, ProtocolError
@@ -137,9 +138,13 @@ class AsyncClient:
         """Loaded models (`GET /api/ps`): `{"models": [...]}`."""
         return await self._object(Call("GET", "/api/ps"))
 
-    async def system(self) -> JSONObject:
-        """The daemon machine's GPUs, RAM and CPU (`GET /api/system`, a corral extension)."""
-        return await self._object(Call("GET", "/api/system"))
+    async def system(self, model: str | None = None, *, num_ctx: int | None = None) -> JSONObject:
+        """The daemon machine's GPUs, RAM and CPU (`GET /api/system`, a corral extension).
+
+        With `model`, the answer's `fit` says the context it would load with (`num_ctx`
+        if given, else the model's or the daemon's default) and the bytes that needs.
+        """
+        return await self._object(system_call(model, num_ctx))
 
     async def show(self, model: str, *, verbose: bool = False) -> JSONObject:
         """A model's details, Modelfile, parameters and metadata (`POST /api/show`)."""

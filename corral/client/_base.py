@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -52,6 +53,7 @@ __all__ = [
     "model_call",
     "pull_call",
     "request_timeout",
+    "system_call",
 ]
 
 JSONObject = dict[str, Any]
@@ -182,6 +184,14 @@ def chat_call(
         think=think,
     )
     return Call("POST", "/api/chat", body, stream=True, done_key="done")
+
+
+def system_call(model: str | None, num_ctx: int | None) -> Call:
+    """`GET /api/system`, with `?model=&num_ctx=` when a fit is asked for."""
+    query = {} if model is None else {"model": model}
+    if model is not None and num_ctx is not None:
+        query["num_ctx"] = str(num_ctx)
+    return Call("GET", "/api/system" + (f"?{urlencode(query)}" if query else ""))
 
 
 def pull_call(path: str, model: str, insecure: bool) -> Call:

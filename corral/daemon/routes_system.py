@@ -2,6 +2,10 @@
 
 The daemon may be remote, so the TUI cannot probe the hardware itself. The probe
 (NVML and /proc) blocks, so it runs in a thread.
+
+`?model=NAME[&num_ctx=N]` adds `fit`: the context the model would load with (the
+`num_ctx` given, else its Modelfile's, else CORRAL_CONTEXT_LENGTH, capped at what it was
+trained for) and the memory that takes, from the same estimate the scheduler uses.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
+from corral.api import merge_options
+from corral.daemon.state import STATE
+from corral.errors import InvalidRequest
 from corral.gpu import MemorySnapshot, probe
 
-__all__ = ["cpu_percent", "cpu_times", "system", "system_report"]
+__all__ = ["cpu_percent", "cpu_times", "fit_report", "parse_num_ctx", "system", "system_report"]
 
 _STAT = Path("/proc/stat")
 
@@ -71,5 +78,42 @@ def _sample() -> dict[str, Any]:
     return system_report(snapshot, cpu_percent(before, cpu_times()))
 
 
+def parse_num_ctx(text: str | None) -> int | None:
+    """The `num_ctx` query parameter: absent, or a positive whole number.
+
+    Raises:
+        InvalidRequest: anything else, naming the value.
+    """
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidRequest(f"num_ctx {text!r} is not a positive whole number")
+    return int(text)
+
+
+async def fit_report(request: web.Request, model: str, num_ctx: int | None) -> dict[str, Any]:
+    """The context `model` would load with and the bytes that needs (`fit` of the report)."""
+    state = request.app[STATE]
+    facts = await state.facts(model)
+    options = merge_options(facts.model.params, {} if num_ctx is None else {"num_ctx": num_ctx})
+    spec = state.spec_for(facts, options)
+    estimate = await state.estimate(spec)
+    return {
+        "model": facts.display_name,
+        "num_ctx": spec.num_ctx,
+        "trained_context": facts.context_length,
+        "required": estimate.total,
+        "weights": estimate.weights,
+        "kv_cache": estimate.kv_cache,
+        "compute": estimate.compute,
+    }
+
+
 async def system(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(_sample))
+    model = request.query.get("model")
+    num_ctx = parse_num_ctx(request.query.get("num_ctx"))
+    fit = None if not model else await fit_report(request, model, num_ctx)
+    report = await asyncio.to_thread(_sample)
+    if fit is not None:
+        report["fit"] = fit
+    return web.json_response(report)

@@ -132,7 +132,7 @@ class CorralApp(App[None]):
             "Save key bindings", "Write all key bindings to the config file", self.action_save_keys
         )
         yield SystemCommand("Chat", "Open the chat screen", lambda: self.switch_mode("chat"))
-        yield SystemCommand("Models", "Local models: pull, delete, details", self._models)
+        yield SystemCommand("Models", "Local models: pull, push, delete, details", self._models)
         yield SystemCommand("System", "GPUs, memory and loaded models", self._system)
         yield SystemCommand(
             "Modelfile editor", "Write a Modelfile and create a model", self._editor
@@ -162,9 +162,14 @@ class CorralApp(App[None]):
                 )
         if isinstance(screen, ModelsScreen):
             yield SystemCommand("Pull a model", "Download a model", screen.action_pull)
+            yield SystemCommand(
+                "Push model", "Upload the selected model to its registry", screen.action_push
+            )
             yield SystemCommand("Delete model", "Delete the selected model", screen.action_delete)
             yield SystemCommand("Refresh models", "Reload the model list", screen.action_refresh)
-            yield SystemCommand("Cancel pull", "Stop the running pull", screen.action_cancel_pull)
+            yield SystemCommand(
+                "Cancel transfer", "Stop the running pull or push", screen.action_cancel_pull
+            )
             yield SystemCommand("Copy model", "Copy the selected model", screen.action_copy)
         if isinstance(screen, SystemScreen):
             yield SystemCommand("Unload model", "Unload the selected model", screen.action_unload)

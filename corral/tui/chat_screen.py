@@ -26,6 +26,10 @@ __all__ = ["ChatScreen"]
 class ChatScreen(Screen[None]):
     """Chats in tabs; Ctrl+N opens one, Ctrl+W closes it, Ctrl+PgUp/PgDn switch."""
 
+    DEFAULT_CSS = """
+    ChatScreen #chats { width: 1fr; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
         Binding("ctrl+w", "close_chat", "Close chat", id="close_chat", priority=True),

@@ -37,8 +37,10 @@ class ChatView(Vertical):
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
     ChatView #bar { height: 3; }
-    ChatView #model { width: 1fr; }
-    ChatView #fit { width: auto; max-width: 45%; padding: 1 1 0 1; color: $text-muted; }
+    ChatView #model { width: 3fr; }
+    ChatView #fit {
+        width: 2fr; height: 3; padding: 0 1; color: $text-muted; content-align: left middle;
+    }
     ChatView #usage { height: 1; color: $text-muted; padding: 0 1; }
     ChatView #messages { height: 1fr; }
     """
@@ -99,22 +101,30 @@ class ChatView(Vertical):
     def _model_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
             self.model = event.value
-            self.run_worker(
-                deferred(self._fit, event.value), group="fit", exclusive=True, exit_on_error=False
-            )
+            self.refresh_fit()
 
     async def _fit(self, model: str) -> None:
         """Say whether `model` fits the daemon machine before it is loaded."""
         client = services(self).client
+        num_ctx = self.options.get("num_ctx")
+        num_ctx = num_ctx if isinstance(num_ctx, int) and num_ctx > 0 else None
         try:
-            listing, system = await client.list(), await client.system()
+            listing = await client.list()
+            system = await client.system(model, num_ctx=num_ctx)
         except CorralError:
             return  # an older or remote daemon without /api/system: say nothing
         sizes = {m.get("name"): m.get("size") for m in listing.get("models") or []}
         size = sizes.get(model)
         if isinstance(size, int):
-            self.fit = fit_text(size, system)
+            self.fit = fit_text(size, system, num_ctx)
             self.query_one("#fit", Label).update(self.fit)
+
+    def refresh_fit(self) -> None:
+        """Recompute the fit readout (the model or the chat's num_ctx changed)."""
+        if self.model:
+            self.run_worker(
+                deferred(self._fit, self.model), group="fit", exclusive=True, exit_on_error=False
+            )
 
     @property
     def busy(self) -> bool:
@@ -184,6 +194,7 @@ class ChatView(Vertical):
             if result is None:
                 return
             self.system, self.options = result
+            self.refresh_fit()
             if self.session_id is not None and self.model:
                 store, sid, model = services(self).store, self.session_id, self.model
                 self.run_worker(

@@ -1,4 +1,4 @@
-"""Small modal dialogs: ask for a model name, confirm a destructive action."""
+"""Small modal dialogs: ask for a model name, confirm a destructive action, push a model."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Checkbox, Input, Label
 
-__all__ = ["ConfirmDialog", "NameDialog"]
+__all__ = ["ConfirmDialog", "NameDialog", "PushDialog"]
 
 _CSS = """
 {name} {{ align: center middle; }}
@@ -70,3 +70,31 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+class PushDialog(ModalScreen[tuple[str, bool] | None]):
+    """The name to push (`host/namespace/model:tag`) and whether the registry is plain HTTP.
+
+    Enter in the name field returns (name, insecure); Esc returns None.
+    """
+
+    DEFAULT_CSS = _CSS.format(name="PushDialog")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Push to the registry its name names")
+            yield Input(self._name, placeholder="host/namespace/model:tag", id="name")
+            yield Checkbox("insecure: plain HTTP registry", id="insecure")
+
+    @on(Input.Submitted, "#name")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not value:
+            self.dismiss(None)
+            return
+        self.dismiss((value, self.query_one("#insecure", Checkbox).value))

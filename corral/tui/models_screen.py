@@ -1,7 +1,7 @@
-"""The models screen: local models with filter and sort, details, pull, delete.
+"""The models screen: local models with filter and sort, details, pull, push, delete, copy.
 
-Every daemon call runs in a worker; failures become notifications. A pull shows
-a progress bar for the layer being fetched, then "done".
+Every daemon call runs in a worker; failures become notifications. A pull or a push
+shows a progress bar per layer, then "done"; Esc cancels it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from corral.errors import CorralError
 from corral.tui.details import render_details
-from corral.tui.dialogs import ConfirmDialog, NameDialog
+from corral.tui.dialogs import ConfirmDialog, NameDialog, PushDialog
 from corral.tui.format import human_size
 from corral.tui.pull_progress import PullProgress
 from corral.tui.services import deferred, services
@@ -29,7 +29,7 @@ _COLUMNS = ("name", "size", "quantization", "family", "modified")
 
 
 class ModelsScreen(Screen[None]):
-    """`p` pull, `d` delete, `r` refresh, `s` sort, `e` edit the Modelfile, `/` filter."""
+    """`p` pull, `u` push, `d` delete, `c` copy, `r` refresh, `s` sort, `e` edit, `/` filter."""
 
     DEFAULT_CSS = """
     ModelsScreen #filter { height: 3; }
@@ -39,12 +39,13 @@ class ModelsScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pull", "Pull", id="pull"),
+        Binding("u", "push", "Push", id="push"),
         Binding("d", "delete", "Delete", id="delete"),
         Binding("c", "copy", "Copy", id="copy"),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("e", "edit", "Edit Modelfile", id="edit"),
-        Binding("escape", "cancel_pull", "Cancel pull", id="cancel_pull", show=False),
+        Binding("escape", "cancel_pull", "Cancel transfer", id="cancel_pull", show=False),
         Binding("slash", "filter", "Filter", id="filter", show=False),
     ]
 
@@ -171,10 +172,45 @@ class ModelsScreen(Screen[None]):
 
         self.app.push_screen(NameDialog("Pull a model", "e.g. gemma3:270m"), chosen)
 
+    @property
+    def transferring(self) -> bool:
+        """Whether a pull or a push is running (one at a time: they share the progress)."""
+        return self._pull is not None and self._pull.state in {
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        }
+
+    def _refuse_second(self) -> bool:
+        if self.transferring:
+            self.notify("a pull or push is running; Esc cancels it", severity="warning")
+        return self.transferring
+
     def pull(self, name: str) -> None:
         """Pull `name` in a worker, showing its progress."""
+        if self._refuse_second():
+            return
         self._pull = self.run_worker(
-            deferred(self._pulling, name), group="pull", exit_on_error=False
+            deferred(self._transfer, "pull", name, False), group="pull", exit_on_error=False
+        )
+
+    def action_push(self) -> None:
+        name = self.selected
+        if name is None:
+            self.notify("no model to push", severity="warning")
+            return
+
+        def chosen(answer: tuple[str, bool] | None) -> None:
+            if answer:
+                self.push(*answer)
+
+        self.app.push_screen(PushDialog(name), chosen)
+
+    def push(self, name: str, insecure: bool = False) -> None:
+        """Push `name` to its registry in a worker, showing its progress."""
+        if self._refuse_second():
+            return
+        self._pull = self.run_worker(
+            deferred(self._transfer, "push", name, insecure), group="pull", exit_on_error=False
         )
 
     @property
@@ -183,15 +219,18 @@ class ModelsScreen(Screen[None]):
 
     @property
     def pull_status(self) -> str:
+        """The status line of the last pull or push (`NAME: done`, `NAME: failed`)."""
         return self.progress.status
 
-    async def _pulling(self, name: str) -> None:
+    async def _transfer(self, verb: str, name: str, insecure: bool) -> None:
+        client = services(self).client
         progress = self.progress
         await progress.reset()
         progress.display = True
-        progress.set_status(f"{name}: starting")
+        progress.set_status(f"{name}: starting {verb}")
+        events = client.pull(name) if verb == "pull" else client.push(name, insecure=insecure)
         try:
-            async for event in services(self).client.pull(name):
+            async for event in events:
                 text = str(event.get("status", ""))
                 await progress.update_from(event)
                 progress.set_status(f"{name}: {text}")
@@ -200,15 +239,16 @@ class ModelsScreen(Screen[None]):
                     progress.set_status(f"{name}: done")
         except CorralError as exc:
             progress.set_status(f"{name}: failed")
-            self.notify(exc.message, severity="error", title=f"pull {name}")
+            self.notify(exc.message, severity="error", title=f"{verb} {name}")
             return
-        self.notify(f"pulled {name}", title="models")
-        await self._load()
+        self.notify(f"{verb}ed {name}", title="models")
+        if verb == "pull":
+            await self._load()
 
     def action_cancel_pull(self) -> None:
-        if self._pull is not None and self._pull.is_running:
+        if self._pull is not None and self.transferring:
             self._pull.cancel()
-            self.progress.set_status("pull canceled")
+            self.progress.set_status("transfer canceled")
 
     def action_delete(self) -> None:
         name = self.selected

@@ -63,15 +63,26 @@ def format_options(options: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
-def fit_text(size: int, system: Mapping[str, Any]) -> str:
-    """Whether a model of `size` bytes fits the daemon machine now, from `/api/system`."""
-    need = int(size * OVERHEAD)
+def fit_text(size: int, system: Mapping[str, Any], num_ctx: int | None = None) -> str:
+    """With which context, and whether, a model of `size` bytes fits the daemon machine now.
+
+    `system` is `/api/system?model=...`: its `fit` gives the context the daemon would
+    load with and the bytes that needs. An older daemon gives no `fit`; the size plus
+    `OVERHEAD` stands in, with the chat's `num_ctx` or the daemon's default.
+    """
+    fit = system.get("fit")
+    if isinstance(fit, Mapping) and isinstance(fit.get("required"), int):
+        need, context = int(fit["required"]), f"num_ctx {fit.get('num_ctx')}"
+    else:
+        need = int(size * OVERHEAD)
+        context = f"num_ctx {num_ctx}" if num_ctx else "default num_ctx"
     gpus = [g for g in system.get("gpus") or [] if isinstance(g, Mapping)]
     free_vram = sum(int(g.get("vram_total") or 0) - int(g.get("vram_used") or 0) for g in gpus)
     free_ram = int((system.get("memory") or {}).get("available") or 0)
     if gpus and need <= free_vram:
-        return f"fits on GPU ({human_size(free_vram)} free)"
+        return f"{context}: fits on GPU ({human_size(free_vram)} free)"
     if need <= free_ram:
         where = "RAM, partly GPU" if gpus and free_vram else "RAM (CPU)"
-        return f"fits in {where} ({human_size(free_ram)} free)"
-    return f"too big: needs ~{human_size(need)}, {human_size(max(free_ram, free_vram))} free"
+        return f"{context}: fits in {where} ({human_size(free_ram)} free)"
+    free = human_size(max(free_ram, free_vram))
+    return f"{context}: too big, needs ~{human_size(need)}, {free} free"

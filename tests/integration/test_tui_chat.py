@@ -139,7 +139,7 @@ async def test_settings_regenerate_edit_copy_and_export(daemon: Daemon, tmp_path
         view = _view(app)
         await wait_for(pilot, lambda: view.model is not None)
         view.query_one("#model").value = CATALOG_MODEL  # type: ignore[attr-defined]
-        await wait_for(pilot, lambda: view.fit.startswith(("fits", "too big")))
+        await wait_for(pilot, lambda: ": fits" in view.fit or ": too big" in view.fit)
         # Settings: a bad option is refused in the dialog, a good one saved.
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -189,3 +189,25 @@ async def test_settings_regenerate_edit_copy_and_export(daemon: Daemon, tmp_path
         saved = store.get(view.session_id)
         assert saved.messages == []
         assert saved.system == "Answer in one word."
+
+
+async def test_fit_readout_names_the_context_and_follows_num_ctx(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    app = make_app(daemon, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = _view(app)
+        await wait_for(pilot, lambda: view.model is not None)
+        view.query_one("#model").value = CATALOG_MODEL  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "num_ctx" in view.fit)
+        assert view.fit.startswith("num_ctx 4096: ")  # the daemon default
+        assert "fits" in view.fit or "too big" in view.fit
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        dialog = app.screen
+        options = dialog.query_one("#options")
+        options.value = "num_ctx=1024"  # type: ignore[attr-defined]
+        options.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: view.fit.startswith("num_ctx 1024: "))
+        assert str(view.query_one("#fit").content) == view.fit  # type: ignore[attr-defined]

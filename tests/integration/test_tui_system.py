@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -63,3 +64,34 @@ async def test_system_panel_shows_loaded_model_countdown_and_unloads(
     async with httpx.AsyncClient(timeout=30) as http:
         ps = (await http.get(f"{daemon.url}/api/ps")).json()
     assert all(m["name"] != CATALOG_MODEL for m in ps["models"])
+
+
+def test_api_system_fit_names_the_context_and_the_memory(daemon: Daemon) -> None:
+    def fit(**query: object) -> httpx.Response:
+        return httpx.get(f"{daemon.url}/api/system", params=query, timeout=30)
+
+    default = fit(model=CATALOG_MODEL).json()["fit"]
+    assert default["model"] == CATALOG_MODEL
+    assert default["num_ctx"] == 4096  # CORRAL_CONTEXT_LENGTH unset: the default
+    assert default["required"] == default["weights"] + default["kv_cache"] + default["compute"]
+    small = fit(model=CATALOG_MODEL, num_ctx=1024).json()["fit"]
+    assert small["num_ctx"] == 1024
+    assert small["kv_cache"] < default["kv_cache"]
+    assert small["weights"] == default["weights"]
+    capped = fit(model=CATALOG_MODEL, num_ctx=10_000_000).json()["fit"]
+    assert capped["num_ctx"] == capped["trained_context"] > 0  # capped at what it was trained for
+    assert "fit" not in fit().json()
+    bad = fit(model=CATALOG_MODEL, num_ctx="lots")
+    assert bad.status_code == 400
+    assert "'lots'" in bad.json()["error"]
+    missing = fit(model="no-such-model")
+    assert missing.status_code == 404
+    assert "no-such-model" in missing.json()["error"]
+
+
+def test_api_system_fit_follows_the_daemon_default_context(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    other = make_daemon(seeded_models[0], CORRAL_CONTEXT_LENGTH="2048")
+    response = httpx.get(f"{other.url}/api/system", params={"model": CATALOG_MODEL}, timeout=30)
+    assert response.json()["fit"]["num_ctx"] == 2048

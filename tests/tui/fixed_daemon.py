@@ -66,6 +66,7 @@ ANSWERS: dict[tuple[str, str], Any] = {
         ],
         "memory": {"total": 16_000_000_000, "available": 10_000_000_000},
         "cpu": {"count": 16, "percent": 25.0, "load": [1.0, 1.0, 1.0]},
+        "fit": {"model": "smollm2:135m", "num_ctx": 4096, "required": 250_000_000},
     },
 }
 

@@ -51,8 +51,20 @@ def _system(vram_free: int | None, ram_free: int) -> dict[str, object]:
     return {"gpus": gpus, "memory": {"total": 100_000, "available": ram_free}}
 
 
-def test_fit_text() -> None:
-    assert fit_text(1000, _system(5000, 50_000)).startswith("fits on GPU")
-    assert fit_text(1000, _system(None, 50_000)).startswith("fits in RAM (CPU)")
-    assert fit_text(9000, _system(5000, 50_000)).startswith("fits in RAM, partly GPU")
-    assert fit_text(90_000, _system(None, 50_000)).startswith("too big")
+def test_fit_text_without_a_daemon_estimate_names_the_chat_context() -> None:
+    assert fit_text(1000, _system(5000, 50_000)) == "default num_ctx: fits on GPU (5 KB free)"
+    assert fit_text(1000, _system(None, 50_000), 2048) == (
+        "num_ctx 2048: fits in RAM (CPU) (50 KB free)"
+    )
+    assert fit_text(9000, _system(5000, 50_000)).startswith("default num_ctx: fits in RAM, partly")
+    assert fit_text(90_000, _system(None, 50_000), 512).startswith("num_ctx 512: too big, needs")
+
+
+def test_fit_text_takes_the_daemons_context_and_estimate() -> None:
+    system = {**_system(5000, 50_000), "fit": {"num_ctx": 8192, "required": 6000}}
+    # The daemon's figure (6000) decides, not size * OVERHEAD (1200), and its context wins.
+    assert fit_text(1000, system, 99_999) == "num_ctx 8192: fits in RAM, partly GPU (50 KB free)"
+    small = {**_system(5000, 50_000), "fit": {"num_ctx": 1024, "required": 900}}
+    assert fit_text(100_000, small) == "num_ctx 1024: fits on GPU (5 KB free)"
+    big = {**_system(None, 50_000), "fit": {"num_ctx": 4096, "required": 80_000}}
+    assert fit_text(1, big) == "num_ctx 4096: too big, needs ~80 KB, 50 KB free"
