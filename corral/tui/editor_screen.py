@@ -2,7 +2,9 @@
 
 Opened empty (F4), from a model (`e` on the models screen: its `show --modelfile`
 text) or from a file (Ctrl+O). Ctrl+S creates the model named in the name box,
-streaming the daemon's progress into the status line.
+streaming the daemon's progress into the status line. A FROM or ADAPTER naming a
+local GGUF file (or checkpoint directory) is hashed and uploaded first, the path taken
+from the opened file's directory, else the current one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, TextArea
 
 from corral.errors import CorralError, ModelfileError
 from corral.modelfile import parse
-from corral.tui.create_fields import create_fields
+from corral.tui.create_fields import create_body, error_line
 from corral.tui.dialogs import NameDialog
 from corral.tui.diff_view import DiffView, modelfile_diff
 from corral.tui.modelfile_area import ModelfileArea
@@ -52,6 +54,8 @@ class EditorScreen(Screen[None]):
         self.problem = ""
         self.create_status = ""
         self.origin: str | None = None
+        self.base_dir: Path | None = None
+        """The directory of the Modelfile file opened; local paths in it are taken from here."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,10 +93,13 @@ class EditorScreen(Screen[None]):
     def _changed(self) -> None:
         self.validate()
 
-    def load(self, text: str, name: str = "", origin: str | None = None) -> None:
+    def load(
+        self, text: str, name: str = "", origin: str | None = None, base_dir: Path | None = None
+    ) -> None:
         self.area.load_text(text)
         self.query_one("#name", Input).value = name
         self.origin = origin
+        self.base_dir = base_dir
         self.validate()
 
     def open_model(self, name: str) -> None:
@@ -130,10 +137,11 @@ class EditorScreen(Screen[None]):
     async def _open_file(self, path: Path) -> None:
         try:
             text = await asyncio.to_thread(path.read_text)
+            base_dir = await asyncio.to_thread(lambda: path.resolve().parent)
         except (OSError, UnicodeDecodeError) as exc:
             self.notify(f"cannot read {path}: {exc}", severity="error")
             return
-        self.load(text)
+        self.load(text, base_dir=base_dir)
 
     @on(Button.Pressed, "#create")
     def _create_pressed(self) -> None:
@@ -155,12 +163,33 @@ class EditorScreen(Screen[None]):
         self.create_status = text
         self.query_one("#create-status", Label).update(text)
 
+    def _mark(self, text: str, error: ModelfileError) -> None:
+        """Mark the line a create-time error (a missing FROM file) names, as validation does."""
+        if self.area.text != text:
+            return
+        line = error_line(text, error)
+        self.area.error_line = line or None
+        self.problem = f"line {line}: {error.reason}" if line else error.reason
+        self.query_one("#problem", Label).update(self.problem)
+
     async def _create(self, name: str) -> None:
+        text = self.area.text
+        client = services(self).client
         try:
-            fields = create_fields(parse(self.area.text))
             self._status(f"{name}: gathering model components")
-            async for event in services(self).client.create(name, **fields):
+            base = self.base_dir
+            if base is None:
+                base = await asyncio.to_thread(Path.cwd)
+            fields = await create_body(
+                client, parse(text), base, lambda line: self._status(f"{name}: {line}")
+            )
+            async for event in client.create(name, **fields):
                 self._status(f"{name}: {event.get('status', '')}")
+        except ModelfileError as exc:
+            self._mark(text, exc)
+            self._status(f"{name}: failed")
+            self.notify(exc.message, severity="error", title=f"create {name}")
+            return
         except CorralError as exc:
             self._status(f"{name}: failed")
             self.notify(exc.message, severity="error", title=f"create {name}")

@@ -1,13 +1,17 @@
-"""The TUI Modelfile editor: live validation marks the bad line; create streams progress."""
+"""The TUI Modelfile editor: live validation marks the bad line; create uploads and streams."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from rich.style import Style
+from textual.widgets import Input
 
+from corral.tui.dialogs import NameDialog
 from corral.tui.diff_view import DiffView
 from corral.tui.editor_screen import EditorScreen
 from corral.tui.models_screen import ModelsScreen
@@ -97,13 +101,57 @@ async def test_edit_from_models_screen_loads_its_modelfile(daemon: Daemon, tmp_p
         assert app.screen is editor
 
 
-async def test_local_file_from_is_refused_with_a_message(daemon: Daemon, tmp_path: Path) -> None:
+async def test_local_gguf_from_an_opened_modelfile_is_uploaded_and_created(
+    make_daemon: Callable[..., Daemon], smollm2_gguf: Path, tmp_path: Path
+) -> None:
+    daemon = make_daemon()  # an empty store, so the blob really is uploaded
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copyfile(smollm2_gguf, folder / "copy.gguf")
+    (folder / "Modelfile").write_text("FROM ./copy.gguf\nPARAMETER temperature 0.4\n")
     app = make_app(daemon, tmp_path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.press("f4")
         screen = app.screen
         assert isinstance(screen, EditorScreen)
-        screen.load("FROM ./weights.gguf\n", "local-one")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, NameDialog))
+        app.screen.query_one("#name", Input).value = str(folder / "Modelfile")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "copy.gguf" in screen.area.text)
+        assert screen.base_dir == folder.resolve() and screen.problem == ""
+        seen: list[str] = []
+        status = screen._status
+        screen._status = lambda text: (seen.append(text), status(text))  # type: ignore[method-assign]
+        screen.query_one("#name", Input).value = "from-file"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.create_status.endswith(("success", "failed")))
+        assert screen.create_status == "from-file: success", app._notifications
+        assert any(text.startswith("from-file: hashing copy.gguf") for text in seen)
+        assert any(text.startswith("from-file: copying file sha256:") for text in seen)
+        await pilot.press("f2")
+        models = app.screen
+        assert isinstance(models, ModelsScreen)
+        await wait_for(pilot, lambda: "from-file:latest" in models.names)
+    async with httpx.AsyncClient(timeout=30) as http:
+        tags = (await http.get(f"{daemon.url}/api/tags")).json()
+        assert "from-file:latest" in [m["name"] for m in tags["models"]]
+        shown = (await http.post(f"{daemon.url}/api/show", json={"model": "from-file"})).json()
+        assert "temperature" in shown["parameters"]
+
+
+async def test_missing_local_file_is_marked_on_its_line(daemon: Daemon, tmp_path: Path) -> None:
+    app = make_app(daemon, tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, EditorScreen)
+        screen.load("# weights beside me\nFROM ./weights.gguf\n", "local-one", base_dir=tmp_path)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: screen.create_status.endswith("failed"))
-        assert any("local file" in n.message for n in app._notifications)
+        assert screen.area.error_line == 2
+        assert screen.problem == "line 2: FROM path './weights.gguf' does not exist"
+        assert any("does not exist" in n.message for n in app._notifications)
+    async with httpx.AsyncClient(timeout=30) as http:
+        tags = (await http.get(f"{daemon.url}/api/tags")).json()
+        assert "local-one:latest" not in [m["name"] for m in tags["models"]]
