@@ -17,6 +17,7 @@ from corral.tui.editor_screen import EditorScreen
 from corral.tui.models_screen import ModelsScreen
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 from tests.integration.tui_helpers import make_app, wait_for
+from tests.lora_fixture import write_lora_adapter
 
 pytestmark = pytest.mark.integration
 
@@ -101,14 +102,17 @@ async def test_edit_from_models_screen_loads_its_modelfile(daemon: Daemon, tmp_p
         assert app.screen is editor
 
 
-async def test_local_gguf_from_an_opened_modelfile_is_uploaded_and_created(
+async def test_local_gguf_and_adapter_from_an_opened_modelfile_are_uploaded(
     make_daemon: Callable[..., Daemon], smollm2_gguf: Path, tmp_path: Path
 ) -> None:
     daemon = make_daemon()  # an empty store, so the blob really is uploaded
     folder = tmp_path / "work"
     folder.mkdir()
     shutil.copyfile(smollm2_gguf, folder / "copy.gguf")
-    (folder / "Modelfile").write_text("FROM ./copy.gguf\nPARAMETER temperature 0.4\n")
+    write_lora_adapter(smollm2_gguf, folder / "lora.gguf")
+    (folder / "Modelfile").write_text(
+        "FROM ./copy.gguf\nADAPTER lora.gguf\nPARAMETER temperature 0.4\n"
+    )
     app = make_app(daemon, tmp_path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.press("f4")
@@ -128,6 +132,7 @@ async def test_local_gguf_from_an_opened_modelfile_is_uploaded_and_created(
         await wait_for(pilot, lambda: screen.create_status.endswith(("success", "failed")))
         assert screen.create_status == "from-file: success", app._notifications
         assert any(text.startswith("from-file: hashing copy.gguf") for text in seen)
+        assert any(text.startswith("from-file: hashing lora.gguf") for text in seen)
         assert any(text.startswith("from-file: copying file sha256:") for text in seen)
         await pilot.press("f2")
         models = app.screen
@@ -138,6 +143,7 @@ async def test_local_gguf_from_an_opened_modelfile_is_uploaded_and_created(
         assert "from-file:latest" in [m["name"] for m in tags["models"]]
         shown = (await http.post(f"{daemon.url}/api/show", json={"model": "from-file"})).json()
         assert "temperature" in shown["parameters"]
+        assert "ADAPTER " in shown["modelfile"]
 
 
 async def test_missing_local_file_is_marked_on_its_line(daemon: Daemon, tmp_path: Path) -> None:
