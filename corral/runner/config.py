@@ -101,9 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=512, help="tokens per decode call")
     p.add_argument("--gpu-layers", type=int, default=-1, help="layers to offload (-1 = all)")
     p.add_argument("--lora", type=Path, action="append", default=[], help="LoRA adapter GGUF")
-    p.add_argument(
-        "--mmproj", type=Path, default=None, help="vision projector GGUF (reads images)"
-    )
+    p.add_argument("--mmproj", type=Path, default=None, help="vision projector GGUF (reads images)")
     p.add_argument("--embedding", action="store_true", help="serve /embedding instead")
     p.add_argument(
         "--pooling",
