@@ -14,6 +14,7 @@ CorralError                      internal            500  exit 1
 │   ├── TemplateError            template            400
 │   ├── GGUFError                gguf                400
 │   ├── ConversionError          conversion          400
+│   ├── SchemaError              invalid_schema      400
 │   ├── UnsupportedCapability    unsupported         400
 │   └── RequestTooLarge          too_large           413
 ├── Unauthorized                 unauthorized        401
@@ -73,6 +74,7 @@ __all__ = [
     "RunnerError",
     "RunnerStartFailed",
     "SchedulerError",
+    "SchemaError",
     "ShuttingDown",
     "StoreError",
     "TemplateError",
@@ -150,6 +152,12 @@ class ConversionError(InvalidRequest):
     """A checkpoint cannot be converted or a model cannot be quantized as asked."""
 
     code = "conversion"
+
+
+class SchemaError(InvalidRequest):
+    """A JSON schema is malformed or uses something the grammar cannot enforce."""
+
+    code = "invalid_schema"
 
 
 class UnsupportedCapability(InvalidRequest):

@@ -216,9 +216,14 @@ class Scheduler:
         finally:
             self._pending -= 1
 
-    def _take(self, runner: LoadedRunner, keep_alive: float | None) -> LoadedRunner:
-        """Count one more request against `runner` (caller holds the lock)."""
+    def _take(self, runner: LoadedRunner, name: str, keep_alive: float | None) -> LoadedRunner:
+        """Count one more request against `runner` (caller holds the lock).
+
+        Models that share one GGUF share its runner; `/api/ps` then shows the name the
+        latest request used, which is the one its user just ran.
+        """
         self._cancel_timer(runner)
+        runner.name = name
         runner.refcount += 1
         runner.expires_at = None
         if keep_alive is not None:
@@ -250,7 +255,7 @@ class Scheduler:
                     runner = None
                 if self._usable(runner, spec):
                     assert runner is not None
-                    return self._take(runner, keep_alive)
+                    return self._take(runner, name, keep_alive)
                 load = self._loads.get(key)
                 if load is None:
                     load = _Load(spec)
@@ -269,7 +274,7 @@ class Scheduler:
                     raise
                 async with self._lock:
                     if self._usable(loaded, spec):
-                        return self._take(loaded, keep_alive)
+                        return self._take(loaded, name, keep_alive)
                 # Loaded with other settings (a concurrent request's): go round again.
             finally:
                 load.waiters -= 1

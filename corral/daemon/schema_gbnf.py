@@ -2,7 +2,7 @@
 
 Pure logic, no llama.cpp. `compile_schema` is the one entry point (the native `format`
 field and OpenAI's `response_format` both use it); a schema it cannot honour is rejected
-with `InvalidRequest` naming the keyword and where it sits, before any model runs.
+with `SchemaError` (a 400) naming the keyword and where it sits, before any model runs.
 
 Supported: `type` (one name or a list), `object` with `properties`/`required`/
 `additionalProperties`, `array` with `items`/`prefixItems`/`minItems`/`maxItems`, `string`
@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from corral.errors import InvalidRequest
+from corral.errors import SchemaError
 
 __all__ = ["MAX_RULES", "SchemaError", "compile_schema"]
 
@@ -49,10 +49,6 @@ value ::= object | array | string | number | boolean | null
 object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
 array ::= "[" ws ( value ("," ws value)* )? "]" ws
 """
-
-
-class SchemaError(InvalidRequest):
-    """The JSON schema is malformed or uses something the grammar cannot enforce."""
 
 
 def _literal(text: str) -> str:
