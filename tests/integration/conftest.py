@@ -156,6 +156,21 @@ def daemon(
     running.stop()
 
 
+def create_with_template(daemon: Daemon, name: str, template: str) -> None:
+    """Create `name` on SmolLM2's weights with the TEMPLATE in tests/integration/data/`template`."""
+    response = httpx.post(
+        f"{daemon.url}/api/create",
+        json={
+            "model": name,
+            "from": CATALOG_MODEL,
+            "template": (Path(__file__).parent / "data" / template).read_text().rstrip("\n"),
+            "stream": False,
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+
+
 GREEDY_MODEL = "smollm2-greedy:latest"
 
 

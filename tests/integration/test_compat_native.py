@@ -9,20 +9,17 @@ which the model completes; thinking uses a template that opens `<think>`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import jsonschema
 import openai
 import pytest
 
-from tests.integration.conftest import CATALOG_MODEL, Daemon
+from tests.integration.conftest import CATALOG_MODEL, Daemon, create_with_template
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).parent / "data"
 HERMES = "compat-hermes:latest"
 THINKER = "compat-thinker:latest"
 OPENED = '<tool_call>\n{"name": "get_weather", "arguments": '
@@ -62,29 +59,15 @@ PNG_URL = (
 )
 
 
-def _create(daemon: Daemon, name: str, template: str) -> None:
-    response = httpx.post(
-        f"{daemon.url}/api/create",
-        json={
-            "model": name,
-            "from": CATALOG_MODEL,
-            "template": (DATA / template).read_text().rstrip("\n"),
-            "stream": False,
-        },
-        timeout=60,
-    )
-    response.raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def hermes(daemon: Daemon) -> str:
-    _create(daemon, HERMES, "hermes-tools.gotmpl")
+    create_with_template(daemon, HERMES, "hermes-tools.gotmpl")
     return HERMES
 
 
 @pytest.fixture(scope="module")
 def thinker(daemon: Daemon) -> str:
-    _create(daemon, THINKER, "think.gotmpl")
+    create_with_template(daemon, THINKER, "think.gotmpl")
     return THINKER
 
 

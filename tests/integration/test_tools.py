@@ -9,17 +9,15 @@ the calls are parsed from its real output.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import ollama
 import pytest
 
-from tests.integration.conftest import CATALOG_MODEL, Daemon
+from tests.integration.conftest import CATALOG_MODEL, Daemon, create_with_template
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).parent / "data"
 HERMES = "tools-hermes:latest"
 BARE = "tools-bare:latest"
 
@@ -77,29 +75,15 @@ CALL_SCHEMA = {
 }
 
 
-def _create(daemon: Daemon, name: str, template: str) -> None:
-    response = httpx.post(
-        f"{daemon.url}/api/create",
-        json={
-            "model": name,
-            "from": CATALOG_MODEL,
-            "template": (DATA / template).read_text().rstrip("\n"),
-            "stream": False,
-        },
-        timeout=60,
-    )
-    response.raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def hermes(daemon: Daemon) -> str:
-    _create(daemon, HERMES, "hermes-tools.gotmpl")
+    create_with_template(daemon, HERMES, "hermes-tools.gotmpl")
     return HERMES
 
 
 @pytest.fixture(scope="module")
 def bare(daemon: Daemon) -> str:
-    _create(daemon, BARE, "bare-json-tools.gotmpl")
+    create_with_template(daemon, BARE, "bare-json-tools.gotmpl")
     return BARE
 
 
