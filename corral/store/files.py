@@ -7,9 +7,13 @@ that names the path and the reason ("No space left on device", "Permission denie
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import stat
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from corral.errors import StoreError
@@ -23,6 +27,7 @@ __all__ = [
     "os_error",
     "read_limited",
     "scan_dir",
+    "start_writeback",
 ]
 
 TEMP_MARK = ".tmp-"
@@ -47,6 +52,34 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing `length` bytes at `offset` of `fd` to disk, without waiting.
+
+    A large file written this way as it fills has little left to do at its `fsync`.
+    Linux only (`sync_file_range`); elsewhere, and on any failure, it does nothing.
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

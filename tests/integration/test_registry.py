@@ -240,8 +240,7 @@ def test_registry_killed_mid_blob_then_pull_resumes_with_only_the_remaining_byte
 
     thread = threading.Thread(target=pull)
     thread.start()
-    partial = models / "blobs" / (MODEL_DIGEST.replace(":", "-") + "-partial")
-    _wait_for(lambda: partial.exists() and partial.stat().st_blocks * 512 > 20 << 20)
+    _wait_for(lambda: _part_completed(models) > 20 << 20)
     slow.kill()
     thread.join(120)
     assert "error" in result["events"][-1], result["events"][-3:]

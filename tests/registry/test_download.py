@@ -3,17 +3,21 @@ and a resumed file whose bytes went bad, against the real registry app."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from corral.errors import DigestMismatch
+from corral.errors import DigestMismatch, RegistryError, StoreError
 from corral.names import ModelName
 from corral.registry.client import (
     BlobDownload,
@@ -29,14 +33,28 @@ DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
 PART = 1024 * 1024
 
 
+Refusal = Callable[[web.Request], web.StreamResponse | None]
+
+
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[TestServer, list[str]]]:
+def refusals() -> list[Refusal]:
+    """Hooks a test adds to answer a blob request itself (returning None passes it on)."""
+    return []
+
+
+@pytest.fixture
+async def served(
+    tmp_path: Path, refusals: list[Refusal]
+) -> AsyncIterator[tuple[TestServer, list[str]]]:
     ranges: list[str] = []
 
     @web.middleware
     async def record(request: web.Request, handler):  # type: ignore[no-untyped-def]
         if "/blobs/" in request.path:
             ranges.append(request.headers.get("Range", ""))
+            for refusal in refusals:
+                if (answer := refusal(request)) is not None:
+                    return answer
         return await handler(request)
 
     app = create_registry_app(tmp_path / "registry", middlewares=(record,))
@@ -135,3 +153,133 @@ async def test_part_files_that_do_not_describe_the_blob_start_over(
         await BlobDownload(session, store.blobs, layer).run()
     store.blobs.verify(DIGEST)
     assert f"bytes=0-{len(DATA) - 1}" in ranges
+
+
+async def test_an_expired_storage_link_is_resolved_again(
+    served: tuple[TestServer, list[str]],
+    refusals: list[Refusal],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A data request that meets a 401 (a signed link that expired) re-resolves the URL."""
+    server, ranges = served
+    refused: list[str] = []
+
+    def expire_once(request: web.Request) -> web.StreamResponse | None:
+        wanted = request.headers.get("Range", "")
+        if wanted in ("", "bytes=0-0") or refused:
+            return None
+        refused.append(wanted)
+        return web.Response(status=401, text="link expired")
+
+    refusals.append(expire_once)
+    monkeypatch.setattr(download_module, "part_size", lambda total: len(DATA))
+    store = Store(tmp_path / "models")
+    session, layer = _download(server, store)
+    async with session:
+        await BlobDownload(session, store.blobs, layer).run()
+    store.blobs.verify(DIGEST)
+    assert refused == [f"bytes=0-{len(DATA) - 1}"]
+    assert ranges.count("bytes=0-0") == 2  # resolved, then resolved again after the 401
+
+
+async def test_a_full_disk_fails_before_any_byte_moves(
+    served: tuple[TestServer, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ranges = served
+
+    def no_room(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", no_room)
+    store = Store(tmp_path / "models")
+    session, layer = _download(server, store)
+    async with session:
+        with pytest.raises(StoreError, match=f"cannot make room for {DIGEST}.*No space left"):
+            await BlobDownload(session, store.blobs, layer).run()
+    assert ranges == []
+    assert not store.blobs.exists(DIGEST)
+
+
+async def test_without_fallocate_the_partial_file_is_sparse_and_the_pull_works(
+    served: tuple[TestServer, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = served
+
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    store = Store(tmp_path / "models")
+    session, layer = _download(server, store)
+    async with session:
+        await BlobDownload(session, store.blobs, layer).run()
+    store.blobs.verify(DIGEST)
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        time.sleep(0.01)
+
+
+async def test_a_cancelled_download_stops_its_reads_and_keeps_what_arrived(
+    tmp_path: Path,
+) -> None:
+    """Cancelling (the client went away) ends the blocked socket reads at once."""
+    sent = asyncio.Event()
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Range") == "bytes=0-0":
+            return web.Response(status=206, body=DATA[:1])
+        response = web.StreamResponse(status=206)
+        response.content_length = len(DATA)
+        await response.prepare(request)
+        await response.write(DATA[:PART])
+        sent.set()
+        await asyncio.sleep(3600)  # then silence, well inside the read timeout
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v2/team/m/blobs/{digest}", trickle)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        store = Store(tmp_path / "models")
+        name = ModelName.parse(f"127.0.0.1:{server.port}/team/m:v1")
+        # A read timeout far past the test's own: only the abort can end the read.
+        session = RegistrySession(RegistryRef(name, insecure=True), timeout=3600)
+        layer = Layer(MEDIA_MODEL, DIGEST, len(DATA))
+        async with session:
+            download = BlobDownload(session, store.blobs, layer)
+            task = asyncio.create_task(download.run())
+            await sent.wait()
+            await asyncio.to_thread(_wait_until, lambda: download.completed >= PART)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert not [t for t in threading.enumerate() if t.name.startswith("corral-")]
+        state = json.loads(store.blobs.part_state_path(DIGEST, 0).read_text())
+        assert state["Completed"] == PART
+        assert not store.blobs.exists(DIGEST)
+    finally:
+        await server.close()
+
+
+async def test_a_registry_that_keeps_refusing_the_bytes_fails_with_its_answer(
+    served: tuple[TestServer, list[str]], refusals: list[Refusal], tmp_path: Path
+) -> None:
+    def forbid(request: web.Request) -> web.StreamResponse | None:
+        if request.headers.get("Range") == "bytes=0-0":
+            return None
+        return web.json_response(
+            {"errors": [{"code": "DENIED", "message": "quota exceeded"}]}, status=429
+        )
+
+    refusals.append(forbid)
+    server, _ = served
+    store = Store(tmp_path / "models")
+    session, layer = _download(server, store)
+    async with session:
+        with pytest.raises(RegistryError, match="HTTP 429: DENIED: quota exceeded"):
+            await BlobDownload(session, store.blobs, layer).run()
+    assert not store.blobs.exists(DIGEST)

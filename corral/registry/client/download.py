@@ -1,50 +1,48 @@
 """Downloading one blob: parallel ranged parts, resumable, verified before it is visible.
 
-The bytes collect in `blobs/sha256-<hex>-partial`; each part's progress is kept in
+The bytes collect in `blobs/sha256-<hex>-partial`, whose space is reserved up front (a
+full disk fails the pull before the first byte moves); each part's progress is kept in
 `sha256-<hex>-partial-<N>` as Ollama does (`{"N","Offset","Size","Completed"}`), so a
 pull cut off by a crash, a kill or a dropped registry continues where it stopped and
-only the missing bytes move. A thread hashes the file as its prefix completes, so the
-check costs no extra pass; the blob is renamed into place only when the sha256 and the
-size match. A mismatch deletes the partial files. An exclusive `flock` on the partial
-file makes a second pull of the same blob (in this process or another) wait for the
-first instead of downloading it again.
+only the missing bytes move. Parts are read on pool threads straight into the file
+(`ranges.py`); a thread hashes the file as its prefix completes, so the check costs no
+extra pass over the network; the blob is renamed into place only when the sha256 and
+the size match. A mismatch deletes the partial files. An exclusive `flock` on the
+partial file makes a second pull of the same blob (in this process or another) wait
+for the first instead of downloading it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
-from corral.errors import DigestMismatch, RegistryError
+from corral.errors import DigestMismatch, RegistryError, StoreError
+from corral.registry.client.ranges import RangeReader, Reroute
 from corral.registry.client.transport import RegistrySession, error_text
-from corral.registry.protocol import part_size
+from corral.registry.protocol import MAX_PARTS, part_size
 from corral.store.blobs import BlobStore
+from corral.store.files import os_error, start_writeback
 from corral.store.manifests import Layer
 
 __all__ = ["BlobDownload"]
 
 logger = logging.getLogger(__name__)
 
-_WRITE_SIZE = 4 << 20
 _STATE_EVERY = 16 << 20
 _RETRIES = 2
 _LOCK_POLL = 0.2
-_HASH_MEMORY = 64 << 20
-"""Most bytes waiting in memory for the hasher; past that it reads them back from the file."""
-_SYNC_EVERY = 16 << 20
-"""Start writeback after this many bytes, so the fsync before the rename is short."""
+_HASH_READ = 4 << 20
 
 
 @dataclass
@@ -77,13 +75,13 @@ def _plan(total: int) -> list[_Part]:
     return parts or [_Part(0, 0, 0)]
 
 
-class _Writer:
-    """Writes parts into the partial file on a few threads and hashes it in order on another.
+class _Hasher:
+    """Hashes the partial file in order, on a thread of its own, as its prefix completes.
 
-    A batch written at the hash cursor goes to the hasher from memory; bytes of a later
-    part wait on disk and are read back once everything before them is there (and
-    whenever the hasher has too much in memory already). Writeback to disk is started as
-    the file fills, so the final fsync before the rename is short.
+    Parts report progress with `advance`; the thread reads back (from the page cache)
+    everything up to the first incomplete part, so the digest is ready moments after
+    the last byte lands, and starts writing what it hashed to disk, so the fsync before
+    the rename has little left to wait for.
     """
 
     def __init__(self, fd: int, parts: list[_Part], total: int) -> None:
@@ -91,20 +89,18 @@ class _Writer:
         self._parts = parts
         self._total = total
         self._sha = hashlib.sha256()
-        self._lock = threading.Lock()
-        self._queued = 0  # bytes handed to the hasher, from memory or as a file range
-        self._in_memory = 0
-        self._unsynced = 0
-        self._syncing = False
-        self._queue: queue.SimpleQueue[tuple[int, int, list[bytes] | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._changed = threading.Condition()
+        self._closing = False
         self._error: BaseException | None = None
         self.hashed = 0
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="corral-pull")
-        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-sync")
-        self._hasher = threading.Thread(target=self._hash_loop, name="corral-hash", daemon=True)
-        self._hasher.start()
+        self._thread = threading.Thread(target=self._run, name="corral-hash", daemon=True)
+        self._thread.start()
+
+    def advance(self, part: _Part, count: int) -> None:
+        """(Any thread.) `count` more bytes of `part` are in the file."""
+        with self._changed:
+            part.completed += count
+            self._changed.notify()
 
     def _watermark(self) -> int:
         end = 0
@@ -114,62 +110,28 @@ class _Writer:
                 break
         return end
 
-    def write(self, part: _Part, chunks: list[bytes], offset: int) -> int:
-        """(Pool thread.) Store `chunks` at `offset` for `part`; returns bytes written.
-
-        A part has at most one batch in flight, so its batches land in order.
-        """
-        written = _pwritev_all(self._fd, chunks, offset)
-        sync = False
-        with self._lock:
-            part.completed += written
-            if offset == self._queued and self._in_memory < _HASH_MEMORY:
-                self._queue.put((offset, written, chunks))
-                self._queued += written
-                self._in_memory += written
-            mark = self._watermark()
-            if mark > self._queued:
-                self._queue.put((self._queued, mark - self._queued, None))
-                self._queued = mark
-            self._unsynced += written
-            if self._unsynced >= _SYNC_EVERY and not self._syncing:
-                self._unsynced, self._syncing, sync = 0, True, True
-        if sync:
-            self._syncer.submit(self._sync)
-        return written
-
-    def _sync(self) -> None:
+    def _run(self) -> None:
+        buffer = memoryview(bytearray(_HASH_READ))
         try:
-            os.fdatasync(self._fd)
-        except OSError:
-            pass  # the fsync before the rename reports real trouble
-        finally:
-            with self._lock:
-                self._syncing = False
-
-    def _hash_loop(self) -> None:
-        try:
-            while (item := self._queue.get()) is not None:
-                offset, length, chunks = item
-                if chunks is not None:
-                    for chunk in chunks:
-                        self._sha.update(chunk)
-                    with self._lock:
-                        self._in_memory -= length
-                else:
-                    done = 0
-                    while done < length:
-                        piece = os.pread(self._fd, min(_WRITE_SIZE, length - done), offset + done)
-                        if not piece:
-                            raise OSError("the partial file is shorter than its completed parts")
-                        self._sha.update(piece)
-                        done += len(piece)
-                self.hashed += length
+            while self.hashed < self._total:
+                with self._changed:
+                    while (mark := self._watermark()) <= self.hashed and not self._closing:
+                        self._changed.wait()
+                while self.hashed < mark:
+                    want = min(_HASH_READ, mark - self.hashed)
+                    count = os.preadv(self._fd, [buffer[:want]], self.hashed)
+                    if not count:
+                        raise OSError("the partial file is shorter than its completed parts")
+                    self._sha.update(buffer[:count])
+                    start_writeback(self._fd, self.hashed, count)
+                    self.hashed += count
+                if self._closing and self._watermark() <= self.hashed:
+                    return
         except BaseException as exc:  # reported by finish()
             self._error = exc
 
     def finish(self) -> str:
-        """(Any thread.) Wait for the hash of the whole file and return its digest.
+        """(Blocking.) Wait for the hash of the whole file and return its digest.
 
         Raises:
             OSError: the file could not be read back, or is incomplete.
@@ -182,12 +144,11 @@ class _Writer:
         return "sha256:" + self._sha.hexdigest()
 
     def close(self) -> None:
-        """(Any thread.) Stop the hasher once it has hashed what was queued; wait for writes."""
-        self.pool.shutdown(wait=True)
-        if self._hasher.is_alive():
-            self._queue.put(None)
-            self._hasher.join()
-        self._syncer.shutdown(wait=True)
+        """(Blocking.) Stop the thread once it has hashed what is complete."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join()
 
 
 class BlobDownload:
@@ -291,7 +252,7 @@ class BlobDownload:
             self._remove_states()
             os.ftruncate(fd, 0)
             parts = _plan(total)
-        os.ftruncate(fd, total)  # sparse: parts write at their own offsets
+        _reserve(fd, total)
         return parts
 
     def _remove_states(self) -> None:
@@ -308,30 +269,43 @@ class BlobDownload:
 
     def _save_states(self) -> None:
         for part in self.parts:
-            path = self.blobs.part_state_path(self.layer.digest, part.index)
-            with contextlib.suppress(OSError):
-                path.write_bytes(part.state())
+            self._save_state(part)
+
+    def _save_state(self, part: _Part) -> None:
+        path = self.blobs.part_state_path(self.layer.digest, part.index)
+        with contextlib.suppress(OSError):
+            path.write_bytes(part.state())
 
     async def _download(self, fd: int, partial: Path) -> None:
-        self.parts = await asyncio.to_thread(self._load_parts, fd)
+        try:
+            self.parts = await asyncio.to_thread(self._load_parts, fd)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot make room for {self.layer.digest} ({self.layer.size} bytes) in "
+                f'"{self.blobs.root}": {exc.strerror or exc}'
+            ) from None
         self.resumed = self.completed
         if self.resumed:
             logger.info(
                 "resuming %s at %d of %d bytes", self.layer.digest, self.resumed, self.layer.size
             )
-        writer = _Writer(fd, self.parts, self.layer.size)
+        hasher = _Hasher(fd, self.parts, self.layer.size)
+        reader = RangeReader(self.session.timeout)
+        pending = [part for part in self.parts if not part.done]
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(len(pending), MAX_PARTS)), thread_name_prefix="corral-pull"
+        )
         committed = False
         try:
-            pending = [part for part in self.parts if not part.done]
             if pending:
                 url = await self._direct_url()
                 try:
                     async with asyncio.TaskGroup() as group:
                         for part in pending:
-                            group.create_task(self._fetch_part(url, part, writer))
+                            group.create_task(self._fetch_part(url, part, fd, pool, reader, hasher))
                 except BaseExceptionGroup as group_error:
                     raise group_error.exceptions[0] from None
-            actual = await asyncio.to_thread(writer.finish)
+            actual = await asyncio.to_thread(hasher.finish)
             if actual != self.layer.digest:
                 await asyncio.to_thread(self._discard, partial)
                 raise DigestMismatch(
@@ -344,8 +318,11 @@ class BlobDownload:
             committed = True
             await asyncio.to_thread(self._remove_states)
         finally:
-            # Every write has finished before the caller closes the descriptor.
-            await asyncio.to_thread(writer.close)
+            # A cancelled pull ends its reads now; every write has finished before the
+            # caller closes the descriptor.
+            reader.abort()
+            await asyncio.to_thread(pool.shutdown, wait=True)
+            await asyncio.to_thread(hasher.close)
             if not committed and await asyncio.to_thread(partial.exists):
                 await asyncio.to_thread(self._save_states)
 
@@ -367,12 +344,28 @@ class BlobDownload:
         finally:
             response.close()
 
-    async def _fetch_part(self, url: str, part: _Part, writer: _Writer) -> None:
+    async def _fetch_part(
+        self,
+        url: str,
+        part: _Part,
+        fd: int,
+        pool: ThreadPoolExecutor,
+        reader: RangeReader,
+        hasher: _Hasher,
+    ) -> None:
+        loop = asyncio.get_running_loop()
         for attempt in range(_RETRIES + 1):
             before = part.completed
+            headers = self.session.credentials(url)
             try:
-                await self._fetch_range(url, part, writer)
+                await loop.run_in_executor(
+                    pool, self._fetch_range, url, headers, part, fd, reader, hasher
+                )
                 return
+            except Reroute:
+                if attempt == _RETRIES:
+                    raise
+                url = await self._direct_url()  # the storage link may have expired
             except RegistryError:
                 if attempt == _RETRIES:
                     raise
@@ -380,74 +373,38 @@ class BlobDownload:
                 # earns its retries back.
                 await asyncio.sleep(0.5 * 2**attempt if part.completed == before else 0.1)
 
-    async def _fetch_range(self, url: str, part: _Part, writer: _Writer) -> None:
+    def _fetch_range(
+        self,
+        url: str,
+        headers: dict[str, str],
+        part: _Part,
+        fd: int,
+        reader: RangeReader,
+        hasher: _Hasher,
+    ) -> None:
+        """(Pool thread.) Read the rest of `part` into the file, saving its state as it goes."""
         start = part.offset + part.completed
         end = part.offset + part.size - 1
-        response = await self.session.open("GET", url, headers={"Range": f"bytes={start}-{end}"})
-        loop = asyncio.get_running_loop()
-        try:
-            if response.status != 206 and not (response.status == 200 and start == 0):
-                raise RegistryError(
-                    f"GET blob {self.layer.digest} bytes {start}-{end}: "
-                    f"{await error_text(response)}"
-                )
-            position = start  # next byte known to be written
-            received = start  # next byte to arrive
-            chunks: list[bytes] = []
-            buffered = 0
-            since_state = 0
-            in_flight: asyncio.Future[int] | None = None
+        saved = part.completed
 
-            async def settle() -> None:
-                nonlocal in_flight, position, since_state
-                if in_flight is None:
-                    return
-                done, in_flight = in_flight, None
-                written = await done
-                position += written
-                since_state += written
-                if since_state >= _STATE_EVERY:
-                    since_state = 0
-                    await asyncio.to_thread(self._save_states)
-
-            async def flush() -> None:
-                # Double-buffered: one batch is written while the next one arrives.
-                nonlocal in_flight, chunks, buffered
-                await settle()
-                if chunks:
-                    batch, chunks = chunks, []
-                    in_flight = loop.run_in_executor(
-                        writer.pool, writer.write, part, batch, received - buffered
-                    )
-                    buffered = 0
-
+        def store(view: memoryview, offset: int) -> None:
+            nonlocal saved
             try:
-                async for chunk in response.content.iter_any():
-                    room = end + 1 - received
-                    if len(chunk) > room:
-                        chunk = chunk[:room]
-                    chunks.append(chunk)
-                    buffered += len(chunk)
-                    received += len(chunk)
-                    if buffered >= _WRITE_SIZE:
-                        await flush()
-                    if received > end:
-                        break
-            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-                raise RegistryError(
-                    f"download of {self.layer.digest} interrupted at byte {received}: "
-                    f"{exc or type(exc).__name__}"
-                ) from None
-            finally:
-                # Keep what arrived: a resumed pull starts after it.
-                await flush()
-                await settle()
-            if position <= end:
-                raise RegistryError(
-                    f"download of {self.layer.digest} ended early at byte {position} of {end + 1}"
-                )
+                _pwrite_all(fd, view, offset)
+            except OSError as exc:
+                raise os_error("write", self.blobs.partial_path(self.layer.digest), exc) from None
+            hasher.advance(part, len(view))
+            if part.completed - saved >= _STATE_EVERY:
+                saved = part.completed
+                self._save_state(part)
+
+        try:
+            reader.fetch(url, start, end, headers, store)
+        except RegistryError as exc:
+            kind = Reroute if isinstance(exc, Reroute) else RegistryError
+            raise kind(f"download of {self.layer.digest} bytes {start}-{end}: {exc}") from None
         finally:
-            response.close()
+            self._save_state(part)  # keep what arrived: a resumed pull starts after it
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -458,11 +415,26 @@ def _same_file(fd: int, path: Path) -> bool:
     return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
-def _pwritev_all(fd: int, chunks: list[bytes], offset: int) -> int:
-    total = sum(len(c) for c in chunks)
-    done = os.pwritev(fd, chunks, offset)
-    if done < total:  # short write: finish the rest the slow way
-        data = memoryview(b"".join(chunks))
-        while done < total:
-            done += os.pwrite(fd, data[done:], offset + done)
-    return total
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Give the partial file its full size, with the disk space allocated where it can be.
+
+    Allocated space makes the writes cheap and a full disk fail now rather than at 90%;
+    a file system without `fallocate` gets a sparse file instead.
+
+    Raises:
+        OSError: the disk has no room for `size` bytes.
+    """
+    if size == 0:
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
+        os.ftruncate(fd, size)  # no fallocate here: parts write into a sparse file

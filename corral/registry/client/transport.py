@@ -32,7 +32,7 @@ from corral.registry.client.auth import parse_challenge, token_url
 from corral.registry.client.refs import Origin, RegistryRef, origin_of
 from corral.registry.protocol import MAX_ERROR_BODY
 
-__all__ = ["USER_AGENT", "RegistrySession", "read_capped"]
+__all__ = ["USER_AGENT", "RegistrySession", "describe_error", "error_text", "read_capped"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ async def error_text(response: aiohttp.ClientResponse) -> str:
         body = await read_capped(response, MAX_ERROR_BODY, "error body")
     except (TimeoutError, RegistryError, aiohttp.ClientError):
         body = b""
+    return describe_error(response.status, body)
+
+
+def describe_error(status: int, body: bytes) -> str:
+    """A short description of a registry error: the OCI codes and messages in `body`."""
     try:
         doc = json.loads(body)
         errors = doc.get("errors") if isinstance(doc, dict) else None
@@ -81,7 +86,7 @@ async def error_text(response: aiohttp.ClientResponse) -> str:
     except (ValueError, AttributeError):
         pass
     text = body.decode("utf-8", "replace").strip()
-    return text[:300] or f"HTTP {response.status}"
+    return text[:300] or f"HTTP {status}"
 
 
 def _non_public(address: str) -> bool:
@@ -100,6 +105,7 @@ class RegistrySession:
 
     def __init__(self, ref: RegistryRef, *, secret: str | None = None, timeout: float = 30.0):
         self.ref = ref
+        self.timeout = timeout
         self.origin: Origin = ref.origin
         self._secret = secret
         self._token: str | None = None
@@ -130,6 +136,12 @@ class RegistrySession:
     def trusted(self, url: str) -> bool:
         """Whether `url` is on the registry's own origin (the only one given credentials)."""
         return origin_of(url) == self.origin
+
+    def credentials(self, url: str) -> dict[str, str]:
+        """The `Authorization` header for `url`: the token, on the registry's own origin only."""
+        if self._token and self.trusted(url):
+            return {"Authorization": f"Bearer {self._token}"}
+        return {}
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         loop = asyncio.get_running_loop()
@@ -175,9 +187,7 @@ class RegistrySession:
             trusted = self.trusted(url)
             if not trusted:
                 await self._check_target(url)
-            sent = dict(headers or {})
-            if trusted and self._token:
-                sent["Authorization"] = f"Bearer {self._token}"
+            sent = {**(headers or {}), **self.credentials(url)}
             try:
                 response = await self.session.request(
                     method,
