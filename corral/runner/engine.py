@@ -4,7 +4,10 @@ All llama.cpp calls happen on that thread. Requests arrive through a thread-safe
 command queue; each decode step puts the next token of every generating sequence and
 chunks of waiting prompts into one `llama_decode` batch (continuous batching), then
 samples each sequence with its native sampler chain. Events go back through each
-request's sink. A slot keeps its KV cache after a request, so the next prompt that
+request's sink, all of a step's at once just before the next `llama_decode` (or before
+the worker sleeps): the event loop thread then wakes while the worker has released the
+GIL for the decode, instead of taking it from the worker between the step's many short
+llama.cpp calls. A slot keeps its KV cache after a request, so the next prompt that
 shares a prefix only evaluates the new tail.
 """
 
@@ -26,7 +29,7 @@ import llama_cpp as ll
 from corral.errors import CorralError, InvalidRequest, RunnerError
 
 from .config import RunnerConfig
-from .events import Done, Failed, Piece, Sink, Started
+from .events import Done, Event, Failed, Piece, Sink, Started
 from .logprobs import token_logprobs
 from .model import LoadedModel, LoadError, LogCapture, ModelInfo, load_model
 from .params import CompletionRequest, DetokenizeRequest, EmbeddingRequest, TokenizeRequest
@@ -72,6 +75,10 @@ class Job:
         self.cancelled = True
 
 
+def _slot_order(job: Job) -> int:
+    return job.slot.seq_id if job.slot is not None else -1
+
+
 @dataclass(eq=False, slots=True)
 class _Call:
     fn: Callable[[], Any]
@@ -98,6 +105,7 @@ class Engine:
         self._active: list[Job] = []
         self._use_counter = 0
         self._batch: Any = None
+        self._outbox: list[tuple[Sink, Event]] = []
 
     # -- called from the event loop thread -------------------------------------------------
 
@@ -198,12 +206,27 @@ class Engine:
 
     def _loop(self) -> None:
         while True:
-            self._drain(block=not self._active and not self._waiting)
+            idle = not self._active and not self._waiting
+            if idle:
+                self._deliver()  # nothing to decode: send what is ready, then sleep
+            self._drain(block=idle)
             if self._stopping:
                 break
             self._admit()
             if self._active:
                 self._step()
+            else:
+                self._deliver()
+
+    def _emit(self, job: Job, event: Event) -> None:
+        """Queue an event for `job`'s sink; `_deliver` sends it."""
+        self._outbox.append((job.sink, event))
+
+    def _deliver(self) -> None:
+        """Call the sinks with every queued event, in order."""
+        outbox, self._outbox = self._outbox, []
+        for sink, event in outbox:
+            sink(event)
 
     def _drain(self, *, block: bool) -> None:
         try:
@@ -255,10 +278,10 @@ class Engine:
             job.sampler = model.make_sampler(req, tokens)
         except CorralError as exc:
             self._free_sampler(job)
-            job.sink(Failed(exc))
+            self._emit(job, Failed(exc))
             return
         job.stopper = StopMatcher(req.stop)
-        job.sink(Started(prompt_tokens=len(job.tokens)))
+        self._emit(job, Started(prompt_tokens=len(job.tokens)))
         self._waiting.append(job)
 
     def _accept_images(self, job: Job) -> None:
@@ -279,7 +302,7 @@ class Engine:
             )
         job.sampler = model.make_sampler(req, [])
         job.stopper = StopMatcher(req.stop)
-        job.sink(Started(prompt_tokens=vision.n_tokens))
+        self._emit(job, Started(prompt_tokens=vision.n_tokens))
         self._waiting.append(job)
 
     def _evaluate_images(self, job: Job, slot: Slot) -> None:
@@ -290,13 +313,14 @@ class Engine:
         """
         model = self._loaded()
         assert self._projector is not None and job.vision is not None
+        self._deliver()  # before the long evaluation
         ll.llama_memory_seq_rm(model.memory, slot.seq_id, -1, -1)
         slot.cache.clear()
         try:
             n_past = self._projector.evaluate(model, job.vision, slot.seq_id)
         except CorralError as exc:
             ll.llama_memory_seq_rm(model.memory, slot.seq_id, -1, -1)
-            job.sink(Failed(exc))
+            self._emit(job, Failed(exc))
             self._release(job)
             return
         slot.cache.extend([-1] * n_past)
@@ -334,7 +358,11 @@ class Engine:
             job.slot = slot
             job.n_prompt_eval = len(job.tokens) - keep
             job.t_start = time.perf_counter_ns()
+            # Batches list sequences in slot order, as llama-server's do: a batch laid out
+            # like the last one lets llama.cpp reuse its compute graph instead of building
+            # a new one for every step.
             self._active.append(job)
+            self._active.sort(key=_slot_order)
             if job.vision is not None:
                 self._evaluate_images(job, slot)
                 continue
@@ -370,6 +398,7 @@ class Engine:
             for pos in range(start, end):
                 i = self._add(job.tokens[pos], pos, slot.seq_id, pos == len(job.tokens) - 1)
             entries.append((job, n, i))
+        self._deliver()  # the decode releases the GIL: the event loop can take it now
         if not entries:
             return
         status = ll.llama_decode(model.ctx, batch)
@@ -436,7 +465,7 @@ class Engine:
         text = job.assembler.feed(model.piece(token))
         out = job.stopper.feed(text) if text else ""
         if out:
-            job.sink(Piece(out, tuple(job.logprobs)))
+            self._emit(job, Piece(out, tuple(job.logprobs)))
             job.logprobs.clear()
         if job.stopper.stopped:
             self._finish(job, "stop")
@@ -449,17 +478,18 @@ class Engine:
         tail = job.stopper.feed(job.assembler.flush()) if not job.stopper.stopped else ""
         tail += job.stopper.flush()
         if tail:
-            job.sink(Piece(tail, tuple(job.logprobs)))
+            self._emit(job, Piece(tail, tuple(job.logprobs)))
         now = time.perf_counter_ns()
         first = job.t_first or now
-        job.sink(
+        self._emit(
+            job,
             Done(
                 done_reason=reason,
                 prompt_eval_count=job.n_prompt_eval,
                 prompt_eval_duration=first - job.t_start,
                 eval_count=job.n_decoded,
                 eval_duration=now - first,
-            )
+            ),
         )
         self._release(job)
 
@@ -488,7 +518,8 @@ class Engine:
             if slot is not None:
                 ll.llama_memory_seq_rm(model.memory, slot.seq_id, -1, -1)
                 slot.cache.clear()
-            job.sink(Failed(RunnerError(f"decoding failed (llama_decode returned {status})")))
+            error = RunnerError(f"decoding failed (llama_decode returned {status})")
+            self._emit(job, Failed(error))
             self._release(job)
 
     def _embed(self, texts: tuple[str, ...], *, truncate: bool) -> tuple[list[list[float]], int]:
@@ -536,7 +567,7 @@ class Engine:
     def _shutdown(self) -> None:
         error = RunnerError("the runner is shutting down")
         for job in [*self._active, *self._waiting]:
-            job.sink(Failed(error))
+            self._emit(job, Failed(error))
             self._release(job)
         self._waiting.clear()
         while True:
@@ -545,9 +576,10 @@ class Engine:
             except queue.Empty:
                 break
             if isinstance(command, Job):
-                command.sink(Failed(error))
+                self._emit(command, Failed(error))
             elif isinstance(command, _Call):
                 command.future.cancel()
+        self._deliver()
         if self._batch is not None:
             ll.llama_batch_free(self._batch)
             self._batch = None

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from corral.errors import CorralError, InvalidRequest, RunnerError
 
 from .config import RunnerConfig, parse_args
 from .engine import Engine
-from .events import Done, Event, Failed, Piece, Started
+from .events import Done, Event, Failed, Piece, Sink, Started
 from .lifeline import set_parent_death_signal, start_parent_watchdog
 from .params import parse_completion, parse_detokenize, parse_embedding, parse_tokenize
 
@@ -31,6 +32,45 @@ __all__ = ["ENGINE", "create_app", "main", "serve"]
 logger = logging.getLogger(__name__)
 
 ENGINE = web.AppKey("engine", Engine)
+
+
+class _Relay:
+    """Carries the engine's events to the event loop: one wake-up for each burst of them.
+
+    The engine hands over a step's events together (one per generating sequence); each
+    would otherwise cost the loop its own wake-up, and the worker a fight for the GIL.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[asyncio.Queue[Event], Event]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def sink(self, events: asyncio.Queue[Event]) -> Sink:
+        """A sink (called on the worker thread) that puts events into `events`."""
+        self._loop = asyncio.get_running_loop()
+
+        def send(event: Event) -> None:
+            with self._lock:
+                self._pending.append((events, event))
+                if len(self._pending) > 1:
+                    return  # a delivery is already scheduled
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._deliver)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                pass
+
+        return send
+
+    def _deliver(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for events, event in pending:
+            events.put_nowait(event)
+
+
+RELAY = web.AppKey("relay", _Relay)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,16 +131,8 @@ async def completion(request: web.Request) -> web.StreamResponse:
     engine = _ready(request)
     if engine.config.embedding:
         raise InvalidRequest("this runner was started with --embedding and cannot generate text")
-    loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event] = asyncio.Queue()
-
-    def sink(event: Event) -> None:
-        try:
-            loop.call_soon_threadsafe(events.put_nowait, event)
-        except RuntimeError:  # the loop has closed: nobody is listening any more
-            pass
-
-    job = engine.submit(req, sink)
+    job = engine.submit(req, request.app[RELAY].sink(events))
     try:
         first = await events.get()
         if isinstance(first, Failed):
@@ -160,6 +192,7 @@ def create_app(engine: Engine) -> web.Application:
     """The runner's aiohttp application around `engine`."""
     app = web.Application(middlewares=[_errors], client_max_size=256 * 1024 * 1024)
     app[ENGINE] = engine
+    app[RELAY] = _Relay()
     app.router.add_get("/health", health)
     app.router.add_post("/completion", completion)
     app.router.add_post("/tokenize", tokenize)
