@@ -94,6 +94,8 @@ class Engine:
         """"loading", "ok", "failed" or "stopped"."""
         self.progress = 0.0
         self.info: ModelInfo | None = None
+        self.graphs_reused = 0
+        """Decodes that reused llama.cpp's last compute graph (as of the last finished request)."""
         self._log = LogCapture(verbose=config.verbose)
         self._commands: queue.Queue[Job | _Call | None] = queue.Queue()
         self._stopping = False
@@ -481,6 +483,7 @@ class Engine:
             self._emit(job, Piece(tail, tuple(job.logprobs)))
         now = time.perf_counter_ns()
         first = job.t_first or now
+        self.graphs_reused = int(ll.llama_perf_context(self._loaded().ctx).n_reused)
         self._emit(
             job,
             Done(

@@ -117,6 +117,7 @@ async def health(request: web.Request) -> web.Response:
                 "n_ctx_train": info.n_ctx_train,
                 "n_vocab": info.n_vocab,
                 "n_parallel": info.n_parallel,
+                "graphs_reused": engine.graphs_reused,
             }
         )
     if engine.state == "loading":
