@@ -283,3 +283,22 @@ async def test_a_registry_that_keeps_refusing_the_bytes_fails_with_its_answer(
         with pytest.raises(RegistryError, match="HTTP 429: DENIED: quota exceeded"):
             await BlobDownload(session, store.blobs, layer).run()
     assert not store.blobs.exists(DIGEST)
+
+
+async def test_a_link_that_stays_refused_after_resolving_again_fails_clearly(
+    served: tuple[TestServer, list[str]], refusals: list[Refusal], tmp_path: Path
+) -> None:
+    def forbid(request: web.Request) -> web.StreamResponse | None:
+        if request.headers.get("Range") == "bytes=0-0":
+            return None
+        return web.Response(status=403, text="signature expired")
+
+    refusals.append(forbid)
+    server, ranges = served
+    store = Store(tmp_path / "models")
+    session, layer = _download(server, store)
+    async with session:
+        with pytest.raises(RegistryError, match=f"download of {DIGEST} bytes .*HTTP 403"):
+            await BlobDownload(session, store.blobs, layer).run()
+    assert ranges.count("bytes=0-0") == 3  # resolved, then again after each refusal
+    assert not store.blobs.exists(DIGEST)

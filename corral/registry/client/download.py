@@ -362,9 +362,9 @@ class BlobDownload:
                     pool, self._fetch_range, url, headers, part, fd, reader, hasher
                 )
                 return
-            except Reroute:
+            except Reroute as exc:
                 if attempt == _RETRIES:
-                    raise
+                    raise RegistryError(str(exc)) from None
                 url = await self._direct_url()  # the storage link may have expired
             except RegistryError:
                 if attempt == _RETRIES:
@@ -398,11 +398,13 @@ class BlobDownload:
                 saved = part.completed
                 self._save_state(part)
 
+        where = f"download of {self.layer.digest} bytes {start}-{end}"
         try:
             reader.fetch(url, start, end, headers, store)
+        except Reroute as exc:
+            raise Reroute(f"{where}: {exc}") from None
         except RegistryError as exc:
-            kind = Reroute if isinstance(exc, Reroute) else RegistryError
-            raise kind(f"download of {self.layer.digest} bytes {start}-{end}: {exc}") from None
+            raise RegistryError(f"{where}: {exc}") from None
         finally:
             self._save_state(part)  # keep what arrived: a resumed pull starts after it
 

@@ -32,8 +32,11 @@ Sink = Callable[[memoryview, int], None]
 """Stores `view` at byte `offset` of the blob (called in order, on the reading thread)."""
 
 
-class Reroute(RegistryError):
-    """The resolved URL now redirects or refuses (a storage link expired): resolve it again."""
+class Reroute(Exception):
+    """The resolved URL now redirects or refuses (a storage link expired): resolve it again.
+
+    Internal to a download: when resolving again does not help, it becomes a RegistryError.
+    """
 
 
 class RangeReader:
