@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import ollama
 import pytest
 
 from tests.integration.conftest import CATALOG_MODEL, Daemon
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,6 @@ LONG = {
     "prompt": "Write a very long story about a dragon.",
     "options": {"temperature": 0, "num_predict": 400},
 }
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_runner_killed_mid_stream_ends_with_error_then_recovers(daemon: Daemon) -> None:
@@ -137,7 +128,7 @@ def test_disconnect_mid_stream_stops_generation(
         entry = next(m for m in running if m["model"] == CATALOG_MODEL)
         return bool(entry["active_requests"] == 0 and entry["queue_depth"] == 0)
 
-    assert _wait_for(settled, 30)
+    assert wait_for(settled, 30)
 
 
 def test_keep_alive_expiry_unloads(
@@ -147,8 +138,8 @@ def test_keep_alive_expiry_unloads(
     client = ollama.Client(host=daemon.url)
     client.generate(model=CATALOG_MODEL, prompt="", keep_alive=1)
     assert daemon.runner_pids()
-    assert _wait_for(lambda: not client.ps().models, 30)
-    assert _wait_for(lambda: not daemon.runner_pids(), 10)
+    assert wait_for(lambda: not client.ps().models, 30)
+    assert wait_for(lambda: not daemon.runner_pids(), 10)
 
 
 def test_daemon_sigterm_leaves_no_runner(
@@ -159,7 +150,7 @@ def test_daemon_sigterm_leaves_no_runner(
     pids = daemon.runner_pids()
     assert pids
     daemon.stop()
-    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
 
 
 def test_daemon_sigkill_leaves_no_runner(
@@ -179,7 +170,7 @@ def test_daemon_sigkill_leaves_no_runner(
             return True
         return state == "Z"
 
-    assert _wait_for(lambda: all(gone(pid) for pid in pids), 15)
+    assert wait_for(lambda: all(gone(pid) for pid in pids), 15)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -201,7 +192,7 @@ def test_daemon_signal_ends_open_streams_with_an_error_line(
     assert lines[-1] == {"error": "the server is shutting down; the request was not finished"}
     assert not any(line.get("done") for line in lines)
     assert daemon.process.wait(30) == 0
-    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
 
 
 def test_daemon_sigterm_during_a_load_stops_the_loading_runner(
@@ -218,7 +209,7 @@ def test_daemon_sigterm_during_a_load_stops_the_loading_runner(
 
     waiter = threading.Thread(target=request)
     waiter.start()
-    assert _wait_for(lambda: "starting runner pid=" in daemon.log.read_text())
+    assert wait_for(lambda: "starting runner pid=" in daemon.log.read_text(), 30)
     pid = int(daemon.log.read_text().split("starting runner pid=")[1].split()[0])
     daemon.process.send_signal(signal.SIGTERM)
     assert daemon.process.wait(30) == 0

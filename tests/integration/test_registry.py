@@ -20,6 +20,7 @@ import pytest
 
 from tests.integration.conftest import CATALOG_MODEL, Daemon
 from tests.integration.registry_procs import Registries, stream
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -206,14 +207,6 @@ def test_push_of_a_blob_with_a_wrong_digest_is_rejected(
 # -- resume ----------------------------------------------------------------------------------
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
-
-
 def _part_completed(models: Path) -> int:
     total = 0
     for state in (models / "blobs").glob("sha256-*-partial-*"):
@@ -240,7 +233,7 @@ def test_registry_killed_mid_blob_then_pull_resumes_with_only_the_remaining_byte
 
     thread = threading.Thread(target=pull)
     thread.start()
-    _wait_for(lambda: _part_completed(models) > 20 << 20)
+    assert wait_for(lambda: _part_completed(models) > 20 << 20, 120)
     slow.kill()
     thread.join(120)
     assert "error" in result["events"][-1], result["events"][-3:]

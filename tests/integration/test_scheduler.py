@@ -16,20 +16,12 @@ import ollama
 import pytest
 
 from tests.integration.conftest import CATALOG_MODEL, Daemon
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 SMALL = {"num_ctx": 512}
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _ps(daemon: Daemon) -> list[dict[str, object]]:
@@ -105,7 +97,7 @@ def test_queue_overflow_returns_503_and_waiters_still_finish(
         waiters = [threading.Thread(target=wait_in_line) for _ in range(2)]
         for waiter in waiters:
             waiter.start()
-        assert _wait_for(lambda: _ps(daemon)[0]["queue_depth"] == 2)
+        assert wait_for(lambda: _ps(daemon)[0]["queue_depth"] == 2)
         with pytest.raises(ollama.ResponseError) as caught:
             client.generate(model=CATALOG_MODEL, prompt="Say hi.", options=SMALL)
         assert caught.value.status_code == 503
@@ -154,7 +146,7 @@ def test_two_models_loaded_together_and_a_third_evicts_the_shortest_keep_alive(
     assert answer.done and answer.eval_count
     after = _ps(daemon)
     assert [m["name"] for m in after] == ["evict-a:latest", "evict-c:latest"]
-    assert _wait_for(lambda: len(daemon.runner_pids()) == 2, 15)
+    assert wait_for(lambda: len(daemon.runner_pids()) == 2, 15)
     assert "evicting model=evict-b:latest" in daemon.log.read_text()
 
 
@@ -185,7 +177,7 @@ def test_disconnect_of_the_first_waiter_does_not_abort_the_load(
 
     second = threading.Thread(target=wait_for_it)
     second.start()
-    assert _wait_for(lambda: "starting runner" in daemon.log.read_text())
+    assert wait_for(lambda: "starting runner" in daemon.log.read_text())
     time.sleep(0.1)  # let the second request join the wait
     assert "loaded model=" not in daemon.log.read_text()  # the load is still in flight
     first.close()  # the request that started the load goes away

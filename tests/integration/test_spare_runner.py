@@ -6,22 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import ollama
 
 from tests.integration.conftest import CATALOG_MODEL, Daemon
-
-
-def _wait_for(predicate: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.waiting import wait_for
 
 
 def _spares(daemon: Daemon) -> list[int]:
@@ -32,7 +23,7 @@ def test_a_cold_load_takes_the_spare_and_a_new_spare_follows(
     make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
 ) -> None:
     daemon = make_daemon(seeded_models[0], CORRAL_SPARE_RUNNER="1", CORRAL_NUM_PARALLEL="1")
-    assert _wait_for(lambda: len(_spares(daemon)) == 1)
+    assert wait_for(lambda: len(_spares(daemon)) == 1)
     spare = _spares(daemon)[0]
 
     answer = ollama.Client(host=daemon.url).generate(
@@ -42,7 +33,7 @@ def test_a_cold_load_takes_the_spare_and_a_new_spare_follows(
 
     # The spare became the model's runner, and another spare was started after the load.
     assert f"starting runner pid={spare} " in daemon.log.read_text()
-    assert _wait_for(lambda: any(pid != spare for pid in _spares(daemon)))
+    assert wait_for(lambda: any(pid != spare for pid in _spares(daemon)))
     assert spare in daemon.runner_processes()
     assert len(daemon.runner_processes()) == 2
 
@@ -52,11 +43,11 @@ def test_spare_leaves_with_the_daemon(
 ) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         daemon = make_daemon(seeded_models[0], CORRAL_SPARE_RUNNER="1")
-        assert _wait_for(lambda d=daemon: len(_spares(d)) == 1)
+        assert wait_for(lambda d=daemon: len(_spares(d)) == 1)
         spare = _spares(daemon)[0]
         os.kill(daemon.process.pid, sig)
         daemon.process.wait(30)
-        assert _wait_for(lambda pid=spare: not Path(f"/proc/{pid}").exists()), sig
+        assert wait_for(lambda pid=spare: not Path(f"/proc/{pid}").exists()), sig
 
 
 def test_spare_with_closed_stdin_exits_quietly() -> None:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from corral.registry.client import (
 )
 from corral.registry.server import create_registry_app
 from corral.store import MEDIA_MODEL, Layer, Store
+from tests.waiting import wait_for
 
 DATA = os.urandom(3 * 1024 * 1024 + 12345)
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -217,11 +217,6 @@ async def test_without_fallocate_the_partial_file_is_sparse_and_the_pull_works(
     store.blobs.verify(DIGEST)
 
 
-def _wait_until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        time.sleep(0.01)
-
-
 async def test_a_cancelled_download_stops_its_reads_and_keeps_what_arrived(
     tmp_path: Path,
 ) -> None:
@@ -253,7 +248,7 @@ async def test_a_cancelled_download_stops_its_reads_and_keeps_what_arrived(
             download = BlobDownload(session, store.blobs, layer)
             task = asyncio.create_task(download.run())
             await sent.wait()
-            await asyncio.to_thread(_wait_until, lambda: download.completed >= PART)
+            assert await asyncio.to_thread(wait_for, lambda: download.completed >= PART)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
