@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from corral import envconfig
+from corral import envconfig, eventloop
 from corral.daemon import (
     routes_anthropic as anthropic,
     routes_embed as emb,
@@ -167,4 +167,4 @@ def serve(settings: Settings | None = None) -> None:
     )
     for var in envconfig.describe():
         logger.debug("config %s=%s", var.name, var.value)
-    asyncio.run(_serve(settings))
+    eventloop.run(_serve(settings))

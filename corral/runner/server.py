@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from corral import eventloop
 from corral.errors import CorralError, InvalidRequest, RunnerError
 
 from .config import RunnerConfig, parse_args
@@ -305,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_parent_death_signal()
         if config.parent_pid is not None:
             start_parent_watchdog(config.parent_pid)
-    code = asyncio.run(serve(config))
+    code = eventloop.run(serve(config))
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from corral import eventloop
 from corral.registry.server.app import create_registry_app
 from corral.registry.server.auth import load_tokens
 
@@ -55,4 +56,4 @@ def run_registry(root: Path, host: str, port: int, token_file: Path | None) -> N
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(_run(root, host, port, tokens))
+    eventloop.run(_run(root, host, port, tokens))
