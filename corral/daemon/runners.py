@@ -1,8 +1,11 @@
 """Runner handles: spawn `python -m corral.runner`, wait for it, talk to it, kill it.
 
 The scheduler depends only on the `RunnerHandle` protocol; `SubprocessRunner`
-is the real implementation. Runner stderr is logged line by line and its last
-8 KiB are kept so that a failed load can say why ("runner failed to load: ...").
+is the real implementation. Each runner listens on a Unix socket in a directory
+of its own that only this user can enter: cheaper per streamed token than loopback
+TCP, and closed to other users of the machine. Runner stderr is logged line by
+line and its last 8 KiB are kept so that a failed load can say why ("runner
+failed to load: ...").
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
-import socket
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,15 +58,13 @@ class RunnerSpec:
     projector: Path | None = None
     """The vision projector (mmproj) blob: the runner then reads images."""
 
-    def args(self, port: int) -> list[str]:
+    def args(self, socket: Path) -> list[str]:
         """The runner's command-line arguments (after `python -m corral.runner`)."""
         args = [
             "--model",
             str(self.model_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
+            "--socket",
+            str(socket),
             "--ctx-size",
             str(self.num_ctx),
             "--parallel",
@@ -140,25 +142,20 @@ class StderrTail:
         return lines[-1] if lines else "no output"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class SubprocessRunner:
-    """A `python -m corral.runner` process serving one model on a loopback port."""
+    """A `python -m corral.runner` process serving one model on a Unix socket."""
 
-    def __init__(self, spec: RunnerSpec, process: asyncio.subprocess.Process, port: int) -> None:
+    def __init__(self, spec: RunnerSpec, process: asyncio.subprocess.Process, home: Path) -> None:
         self.spec = spec
         self._process = process
-        self._port = port
-        self._base = f"http://127.0.0.1:{port}"
+        self._home = home
+        """The runner's private directory, holding its socket; removed on close."""
+        self._base = "http://runner"
         self.tail = StderrTail()
         self._stderr_task = asyncio.create_task(self._pump_stderr())
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            connector=aiohttp.UnixConnector(path=str(home / "socket"), limit=0),
         )
         self.info: dict[str, Any] = {}
 
@@ -171,13 +168,17 @@ class SubprocessRunner:
         Raises:
             RunnerStartFailed: the process exited, or was not ready within `load_timeout`.
         """
-        port = _free_port()
-        args = spec.args(port)
-        process = await spares.take(args) if spares is not None else None
-        if process is None:
-            process = await spawn_runner(args, stdin=asyncio.subprocess.DEVNULL)
-        runner = cls(spec, process, port)
-        logger.info("starting runner pid=%s model=%s port=%d", process.pid, spec.model_path, port)
+        home = Path(tempfile.mkdtemp(prefix="corral-runner-"))  # mode 0700
+        args = spec.args(home / "socket")
+        try:
+            process = await spares.take(args) if spares is not None else None
+            if process is None:
+                process = await spawn_runner(args, stdin=asyncio.subprocess.DEVNULL)
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        runner = cls(spec, process, home)
+        logger.info("starting runner pid=%s model=%s in %s", process.pid, spec.model_path, home)
         try:
             await asyncio.wait_for(runner._wait_ready(), load_timeout)
         except TimeoutError:
@@ -311,6 +312,7 @@ class SubprocessRunner:
                     self._process.kill()
                 await self._process.wait()
         await self._session.close()
+        shutil.rmtree(self._home, ignore_errors=True)
         self._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._stderr_task

@@ -18,8 +18,10 @@ class RunnerConfig:
     """Settings of one runner process."""
 
     model: Path
-    port: int
+    port: int = 0
     host: str = "127.0.0.1"
+    socket: Path | None = None
+    """A Unix socket to listen on instead of `host`:`port` (what the daemon uses)."""
     ctx_size: int = 4096
     """Context length of each sequence; the llama context holds ctx_size × parallel."""
     parallel: int = 1
@@ -91,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve one GGUF model over loopback HTTP with streamed NDJSON.",
     )
     p.add_argument("--model", required=True, type=Path, help="path of the GGUF file")
-    p.add_argument("--port", required=True, type=_port, help="TCP port to listen on")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=_port, help="TCP port to listen on")
+    where.add_argument("--socket", type=Path, help="Unix socket to listen on instead")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--ctx-size", type=_positive, default=4096, help="context per sequence")
     p.add_argument("--parallel", type=_positive, default=1, help="sequences decoded together")
@@ -120,8 +124,9 @@ def parse_args(argv: Sequence[str] | None = None) -> RunnerConfig:
     ns = _parser().parse_args(argv)
     return RunnerConfig(
         model=ns.model,
-        port=ns.port,
+        port=ns.port or 0,
         host=ns.host,
+        socket=ns.socket,
         ctx_size=ns.ctx_size,
         parallel=ns.parallel,
         threads=ns.threads,

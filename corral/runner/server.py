@@ -224,15 +224,20 @@ async def serve(config: RunnerConfig) -> int:
         create_app(engine), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
     )
     await runner.setup()
+    site = (
+        web.TCPSite(runner, config.host, config.port)
+        if config.socket is None
+        else web.UnixSite(runner, config.socket)
+    )
     try:
-        await web.TCPSite(runner, config.host, config.port).start()
+        await site.start()
     except OSError as exc:
-        sys.stderr.write(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}\n")
+        sys.stderr.write(f"error: cannot listen on {site.name}: {exc.strerror}\n")
         await runner.cleanup()
         return 1
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, finish, 0)
-    logger.info("listening on %s:%d model=%s", config.host, config.port, config.model)
+    logger.info("listening on %s model=%s", site.name, config.model)
     engine.start(
         on_ready=_announce_ready,
         on_failed=lambda reason: _call_soon(loop, load_failed, reason),

@@ -115,9 +115,9 @@ def test_payload_carries_images_only_when_there_are_some() -> None:
 def test_spec_with_projector_passes_mmproj_and_is_its_own_runner() -> None:
     plain = RunnerSpec(model_path=Path("/m/model"), num_ctx=2048)
     vision = RunnerSpec(model_path=Path("/m/model"), num_ctx=2048, projector=Path("/m/proj"))
-    args = vision.args(4000)
+    args = vision.args(Path("s"))
     assert args[args.index("--mmproj") + 1] == "/m/proj"
-    assert "--mmproj" not in plain.args(4000)
+    assert "--mmproj" not in plain.args(Path("s"))
     assert not plain.serves(vision) and not vision.serves(plain)
     assert vision.serves(
         RunnerSpec(model_path=Path("/m/model"), num_ctx=2048, projector=Path("/m/proj"))

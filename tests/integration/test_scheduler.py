@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -201,8 +202,9 @@ def test_load_timeout_fails_cleanly_and_leaves_no_runner(
     error = response.json()["error"]
     assert "runner failed to load: timed out after 0.2s" in error
     assert daemon.runner_pids() == []
-    pid = int(daemon.log.read_text().split("starting runner pid=")[1].split()[0])
-    assert not Path(f"/proc/{pid}").exists()
+    started = daemon.log.read_text().split("starting runner pid=")[1].splitlines()[0]
+    assert not Path(f"/proc/{started.split()[0]}").exists()
+    assert not Path(started.split(" in ")[-1]).exists()  # nor its socket directory
     assert _ps(daemon) == []
     assert httpx.get(f"{daemon.url}/api/version", timeout=10).status_code == 200
 
@@ -245,3 +247,20 @@ def test_model_that_cannot_fit_says_how_much_it_needs_and_starts_nothing(
     assert "GiB) than is available (" in error and "num_ctx 8192" in error
     assert "starting runner" not in daemon.log.read_text()
     assert daemon.runner_pids() == [] and _ps(daemon) == []
+
+
+def test_a_runner_listens_on_a_socket_only_this_user_can_reach_and_it_leaves_with_the_runner(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+) -> None:
+    daemon = make_daemon(seeded_models[0])
+    client = ollama.Client(host=daemon.url)
+    client.generate(model=CATALOG_MODEL, prompt="", options=SMALL)
+    (cmdline,) = daemon.runner_processes().values()
+    args = cmdline.decode().split("\0")
+    assert "--port" not in args
+    path = Path(args[args.index("--socket") + 1])
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert client.generate(model=CATALOG_MODEL, prompt="Hi", options=SMALL).response
+    client.generate(model=CATALOG_MODEL, prompt="", keep_alive=0)
+    assert wait_for(lambda: not path.parent.exists(), seconds=20)

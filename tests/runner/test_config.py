@@ -70,3 +70,16 @@ def test_pooling_choice() -> None:
     assert parse(["--model", "m.gguf", "--port", "1"]).pooling == ""
     with pytest.raises(SystemExit):
         parse(["--model", "m.gguf", "--port", "1", "--pooling", "max"])
+
+
+def test_a_unix_socket_replaces_the_port():
+    cfg = parse_args(["--model", "m.gguf", "--socket", "/run/r/socket"])
+    assert cfg.socket == Path("/run/r/socket") and cfg.port == 0
+
+
+@pytest.mark.parametrize("where", [[], ["--port", "1", "--socket", "s"]])
+def test_exactly_one_of_port_and_socket(where, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--model", "m", *where])
+    assert info.value.code == 2
+    assert "--port" in capsys.readouterr().err
