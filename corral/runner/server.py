@@ -13,18 +13,18 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from corral import eventloop
 from corral.errors import CorralError, InvalidRequest, RunnerError
 
+from .body import Bodies, Rest, ndjson
 from .config import RunnerConfig, parse_args
 from .engine import Engine
-from .events import Done, Event, Failed, Piece, Sink, Started
+from .events import Event, Failed, Started
 from .lifeline import set_parent_death_signal, start_parent_watchdog
 from .params import parse_completion, parse_detokenize, parse_embedding, parse_tokenize
 
@@ -35,43 +35,7 @@ logger = logging.getLogger(__name__)
 ENGINE = web.AppKey("engine", Engine)
 
 
-class _Relay:
-    """Carries the engine's events to the event loop: one wake-up for each burst of them.
-
-    The engine hands over a step's events together (one per generating sequence); each
-    would otherwise cost the loop its own wake-up, and the worker a fight for the GIL.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: list[tuple[asyncio.Queue[Event], Event]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def sink(self, events: asyncio.Queue[Event]) -> Sink:
-        """A sink (called on the worker thread) that puts events into `events`."""
-        self._loop = asyncio.get_running_loop()
-
-        def send(event: Event) -> None:
-            with self._lock:
-                self._pending.append((events, event))
-                if len(self._pending) > 1:
-                    return  # a delivery is already scheduled
-            assert self._loop is not None
-            try:
-                self._loop.call_soon_threadsafe(self._deliver)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                pass
-
-        return send
-
-    def _deliver(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for events, event in pending:
-            events.put_nowait(event)
-
-
-RELAY = web.AppKey("relay", _Relay)
+BODIES = web.AppKey("bodies", Bodies)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -109,6 +73,7 @@ def _ready(request: web.Request) -> Engine:
 
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
+    bodies = request.app[BODIES]
     if engine.state == "ok" and engine.info is not None:
         info = engine.info
         return web.json_response(
@@ -119,6 +84,8 @@ async def health(request: web.Request) -> web.Response:
                 "n_vocab": info.n_vocab,
                 "n_parallel": info.n_parallel,
                 "graphs_reused": engine.graphs_reused,
+                "chunks_written_by_worker": bodies.written_by_worker,
+                "bodies_handed_back": bodies.handed_back,
             }
         )
     if engine.state == "loading":
@@ -133,42 +100,59 @@ async def completion(request: web.Request) -> web.StreamResponse:
     engine = _ready(request)
     if engine.config.embedding:
         raise InvalidRequest("this runner was started with --embedding and cannot generate text")
-    events: asyncio.Queue[Event] = asyncio.Queue()
-    job = engine.submit(req, request.app[RELAY].sink(events))
+    body = request.app[BODIES].open()
+    job = engine.submit(req, body.sink)
     try:
-        first = await events.get()
+        (first, *rest) = await body.take()
         if isinstance(first, Failed):
             return _error(first.error.status, first.error.message)
         assert isinstance(first, Started)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        chunked = request.version >= HttpVersion11
+        if chunked:
+            response.enable_chunked_encoding()
         await response.prepare(request)
         finished = False
         while not finished:
-            data, finished = _ndjson(await events.get())
-            # Pieces that piled up while the client was slow go out in one write.
-            while not finished and not events.empty():
-                more, finished = _ndjson(events.get_nowait())
-                data += more
-            await response.write(data)
+            finished = await _send(request, response, rest or await body.take())
+            rest = []
+            if chunked and not finished:
+                body.hand_over(request.transport)
         await response.write_eof()
         return response
     finally:
+        body.close()
         # A no-op after Done; after a disconnect it frees the slot at the next token.
         job.cancel()
 
 
-def _ndjson(event: Event) -> tuple[bytes, bool]:
-    """An event's NDJSON line, and whether it ends the stream."""
-    if isinstance(event, Piece):
-        if event.logprobs:
-            line = {"content": event.content, "logprobs": list(event.logprobs)}
-            return json.dumps(line).encode() + b"\n", False
-        return b'{"content":' + json.dumps(event.content).encode() + b"}\n", False
-    if isinstance(event, Done):
-        return json.dumps(event.to_json()).encode() + b"\n", True
-    if isinstance(event, Failed):
-        return json.dumps({"error": event.error.message}).encode() + b"\n", True
-    return b"", False  # pragma: no cover - Started comes only first
+async def _send(
+    request: web.Request, response: web.StreamResponse, items: list[Event | Rest]
+) -> bool:
+    """Send what the loop was given, in order; whether it ended the stream.
+
+    Pieces that piled up while the reader was slow go out in one write.
+    """
+    data = b""
+    finished = False
+    for item in items:
+        if isinstance(item, Rest):
+            if data:
+                await response.write(data)
+                data = b""
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the reader has gone")
+            transport.write(item.data)  # framed already
+            finished = item.finished
+        else:
+            line, finished = ndjson(item)
+            data += line
+        if finished:
+            break
+    if data:
+        await response.write(data)
+    return finished
 
 
 async def tokenize(request: web.Request) -> web.Response:
@@ -190,11 +174,11 @@ async def embedding(request: web.Request) -> web.Response:
     return web.json_response({"embeddings": vectors, "prompt_eval_count": count})
 
 
-def create_app(engine: Engine) -> web.Application:
+def create_app(engine: Engine, bodies: Bodies) -> web.Application:
     """The runner's aiohttp application around `engine`."""
     app = web.Application(middlewares=[_errors], client_max_size=256 * 1024 * 1024)
     app[ENGINE] = engine
-    app[RELAY] = _Relay()
+    app[BODIES] = bodies
     app.router.add_get("/health", health)
     app.router.add_post("/completion", completion)
     app.router.add_post("/tokenize", tokenize)
@@ -221,7 +205,10 @@ async def serve(config: RunnerConfig) -> int:
 
     engine = Engine(config)
     runner = web.AppRunner(
-        create_app(engine), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        create_app(engine, Bodies(loop)),
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
     site = (
