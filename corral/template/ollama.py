@@ -345,14 +345,16 @@ def _root_fields(template: Template) -> set[str]:
     return names
 
 
-def template_variables(template_text: str) -> set[str]:
+@functools.lru_cache(maxsize=128)
+def template_variables(template_text: str) -> frozenset[str]:
     """Top-level fields a template reads: `{"Messages", "System", "Tools", ...}`.
 
     Counts `.X` where dot is the top-level value (outside `range`/`with` bodies) and `$.X`
     anywhere. Use it for capability detection: `Tools` → tools, `Suffix` → insert; for
     thinking see `thinking_tags`. Raises `TemplateError` if the template does not parse.
+    Cached: every request asks for its model's capabilities.
     """
-    return _root_fields(Template.parse(template_text, FUNCS))
+    return frozenset(_root_fields(Template.parse(template_text, FUNCS)))
 
 
 def thinking_tags(template_text: str) -> tuple[str, str]:
