@@ -52,6 +52,8 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 
 MODELS = {"smollm2:135m": "SmolLM2", "gemma3:270m": "Gemma 3"}
+COLD_SETTLE = 2.0
+"""Seconds of rest before each cold start, for both servers."""
 CHAT_MODEL = "smollm2:135m"
 
 # A raw prompt both models continue for far more than 128 tokens without an end-of-sequence
@@ -317,12 +319,16 @@ class Bench:
         log(f"cold start {label}")
         reps = max(1, (self.s.reps + 1) // 2)
 
+        # Each start begins on a machine at rest: the last start's leftovers (corral's next
+        # spare runner importing, the last llama-server exiting) are given time to finish.
         def ours() -> float:
             corral.unload(model)
+            time.sleep(COLD_SETTLE)
             c = corral_generate(self.client, corral.url, self.corral_body(model, "Hello", 2))
             return c.ttft * 1e3
 
         def theirs() -> float:
+            time.sleep(COLD_SETTLE)
             server = self.anchor(blob, model, 1)
             started = server.spawn()
             try:
@@ -508,7 +514,7 @@ def run(settings: Settings, models: list[str], rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions per measure (median)")
+    parser.add_argument("--reps", type=int, default=9, help="repetitions per measure (median)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for both servers")
     parser.add_argument("--ctx", type=int, default=2048, help="context per sequence")
     parser.add_argument("--tokens", type=int, default=128, help="tokens generated per stream")

@@ -18,7 +18,6 @@ import dataclasses
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -61,8 +60,19 @@ _DEFAULT_THINK_TAGS = ("<think>", "</think>")
 
 
 def now_rfc3339() -> str:
-    """Go's RFC3339Nano in UTC, as Ollama stamps `created_at`."""
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    """Go's RFC3339Nano in UTC, as Ollama stamps `created_at` (microseconds here).
+
+    Every streamed chunk carries one, so the part before the fraction is kept for the
+    second it names.
+    """
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    if seconds != _stamp[0]:
+        _stamp[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    micros = nanos // 1000
+    return f"{_stamp[1]}.{micros:06d}Z" if micros else f"{_stamp[1]}Z"
+
+
+_stamp: list[Any] = [None, ""]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ __all__ = ["RunnerHandle", "RunnerSpec", "StderrTail", "SubprocessRunner"]
 logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 8192
+_LINE_LIMIT = 64 * 1024 * 1024
+"""The longest NDJSON line a runner may send (a piece with many tokens' logprobs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +152,13 @@ class SubprocessRunner:
         self._process = process
         self._home = home
         """The runner's private directory, holding its socket; removed on close."""
+        self._socket = str(home / "socket")
         self._base = "http://runner"
         self.tail = StderrTail()
         self._stderr_task = asyncio.create_task(self._pump_stderr())
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            connector=aiohttp.UnixConnector(path=str(home / "socket"), limit=0),
+            connector=aiohttp.UnixConnector(path=self._socket, limit=0),
         )
         self.info: dict[str, Any] = {}
 
@@ -272,25 +275,41 @@ class SubprocessRunner:
             raise await self._crashed(exc) from exc
 
     async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream the runner's NDJSON objects; closing the iterator stops generation."""
+        """Stream the runner's NDJSON objects; closing the iterator stops generation.
+
+        A plain HTTP/1.0 exchange on a connection of its own: the runner streams the
+        body unframed until it closes the connection, and each token costs one
+        `readline` here instead of a trip through aiohttp's chunked reader.
+        """
+        body = json.dumps(payload).encode()
         try:
-            async with self._session.post(f"{self._base}/completion", json=payload) as response:
-                if response.status >= 400:
-                    raise _runner_error(response.status, await response.json(content_type=None))
-                done = False
-                async for raw in response.content:
-                    line = raw.strip()
-                    if not line:
-                        continue
-                    item = json.loads(line)
-                    if "error" in item:
-                        raise RunnerError(str(item["error"]))
-                    done = bool(item.get("done"))
-                    yield item
-                if not done:
-                    raise await self._crashed(None)
-        except (aiohttp.ClientError, OSError, json.JSONDecodeError) as exc:
+            reader, writer = await asyncio.open_unix_connection(self._socket, limit=_LINE_LIMIT)
+        except OSError as exc:
             raise await self._crashed(exc) from exc
+        try:
+            writer.write(
+                b"POST /completion HTTP/1.0\r\nHost: runner\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            status = _status(await reader.readuntil(b"\r\n\r\n"))
+            if status >= 400:
+                raise _runner_error(status, json.loads(await reader.read()))
+            done = False
+            async for line in reader:
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if "error" in item:
+                    raise RunnerError(str(item["error"]))
+                done = bool(item.get("done"))
+                yield item
+            if not done:
+                raise await self._crashed(None)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            raise await self._crashed(exc) from exc
+        finally:
+            writer.close()
 
     async def tokenize(self, text: str) -> list[int]:
         data = await self._post_json("/tokenize", {"content": text, "add_special": False})
@@ -317,6 +336,14 @@ class SubprocessRunner:
         with contextlib.suppress(asyncio.CancelledError):
             await self._stderr_task
         logger.info("runner stopped pid=%s code=%s", self._process.pid, self._process.returncode)
+
+
+def _status(head: bytes) -> int:
+    """The status code of an HTTP response head (`HTTP/1.0 200 OK...`)."""
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP response: {head[:80]!r}")
+    return int(parts[1])
 
 
 def _runner_error(status: int, data: Any) -> RunnerError | InvalidRequest:

@@ -56,7 +56,7 @@ class Relay:
 
 @dataclass(frozen=True, slots=True)
 class Rest:
-    """The worker gave the body back: `data` (already chunk-framed) is still to be sent."""
+    """The worker gave the body back: `data` (framed already) is still to be sent."""
 
     data: bytes
     finished: bool
@@ -105,6 +105,7 @@ class StreamedBody:
         self._queued: list[Event | Rest] = []
         self._fd: int | None = None
         """A duplicate of the socket's descriptor while the worker writes the body."""
+        self._chunked = True
         self._ready = asyncio.Event()
 
     def sink(self, event: Event) -> None:
@@ -114,7 +115,7 @@ class StreamedBody:
                 self._queue(event)
                 return
             data, finished = ndjson(event)
-            framed = chunk(data)
+            framed = chunk(data) if self._chunked else data
             try:
                 sent = os.write(self._fd, framed)
             except OSError:  # would block, or the reader has gone: the loop finds out which
@@ -143,10 +144,12 @@ class StreamedBody:
                 self._ready.clear()
             await self._ready.wait()
 
-    def hand_over(self, transport: asyncio.Transport | None) -> None:
+    def hand_over(self, transport: asyncio.Transport | None, *, chunked: bool) -> None:
         """Let the worker write the body from now on, when nothing is queued before it.
 
-        Call it only after the headers and all earlier chunks were given to `transport`.
+        Call it only after the headers and all earlier data were given to `transport`;
+        `chunked` says whether the response frames its body as HTTP/1.1 chunks (else the
+        body runs to the end of the connection, as HTTP/1.0 has it).
         """
         if transport is None or transport.is_closing():
             return
@@ -158,6 +161,7 @@ class StreamedBody:
         with self._lock:
             if self._fd is None and not self._queued:
                 self._fd = os.dup(sock.fileno())
+                self._chunked = chunked
 
     def close(self) -> None:
         """Take the body back for good (the response is over, or was abandoned)."""

@@ -116,8 +116,8 @@ async def completion(request: web.Request) -> web.StreamResponse:
         while not finished:
             finished = await _send(request, response, rest or await body.take())
             rest = []
-            if chunked and not finished:
-                body.hand_over(request.transport)
+            if not finished:
+                body.hand_over(request.transport, chunked=chunked)
         await response.write_eof()
         return response
     finally:
