@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from corral import wirejson
 from corral.daemon.spares import SpareRunners, spawn_runner
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
@@ -299,7 +300,7 @@ class SubprocessRunner:
             async for line in reader:
                 if not line.strip():
                     continue
-                item = json.loads(line)
+                item = wirejson.loads(line)
                 if "error" in item:
                     raise RunnerError(str(item["error"]))
                 done = bool(item.get("done"))

@@ -7,13 +7,13 @@ the stream has begun, an error becomes one last event in the API's own shape.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from aiohttp import web
 
+from corral import wirejson
 from corral.errors import CorralError
 
 __all__ = ["Event", "respond_sse"]
@@ -25,9 +25,9 @@ Event = tuple[str | None, dict[str, Any] | str]
 
 
 def _encode(name: str | None, data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    head = f"event: {name}\n" if name else ""
-    return f"{head}data: {text}\n\n".encode()
+    text = data.encode() if isinstance(data, str) else wirejson.dumps(data)
+    head = f"event: {name}\n".encode() if name else b""
+    return head + b"data: " + text + b"\n\n"
 
 
 async def respond_sse(

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from corral import wirejson
 from corral.errors import CorralError
 
 __all__ = ["respond"]
@@ -28,7 +29,7 @@ def _last(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _line(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return wirejson.dumps(event) + b"\n"
 
 
 async def respond(

@@ -13,11 +13,12 @@ it and waits for the reader as aiohttp always does.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from corral import wirejson
 
 from .events import Done, Event, Failed, Piece
 
@@ -68,12 +69,12 @@ def ndjson(event: Event) -> tuple[bytes, bool]:
     if isinstance(event, Piece):
         if event.logprobs:
             line = {"content": event.content, "logprobs": list(event.logprobs)}
-            return json.dumps(line).encode() + b"\n", False
-        return b'{"content":' + json.dumps(event.content).encode() + b"}\n", False
+            return wirejson.dumps(line) + b"\n", False
+        return b'{"content":' + wirejson.dumps(event.content) + b"}\n", False
     if isinstance(event, Done):
-        return json.dumps(event.to_json()).encode() + b"\n", True
+        return wirejson.dumps(event.to_json()) + b"\n", True
     if isinstance(event, Failed):
-        return json.dumps({"error": event.error.message}).encode() + b"\n", True
+        return wirejson.dumps({"error": event.error.message}) + b"\n", True
     return b"", False  # Started comes only first, and has no line
 
 
