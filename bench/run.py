@@ -435,8 +435,7 @@ class Bench:
                 [partial(anchor_complete, self.client, anchor.url, body) for body in bodies]
             )
 
-        reps = max(1, (self.s.reps + 1) // 2)
-        a, b = alternate(reps, ours, theirs)
+        a, b = alternate(self.s.reps, ours, theirs)
         flat_a = [c for run in a for c in run]
         flat_b = [c for run in b for c in run]
         self.rows.append(
