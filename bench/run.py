@@ -435,6 +435,9 @@ class Bench:
                 [partial(anchor_complete, self.client, anchor.url, body) for body in bodies]
             )
 
+        # One untimed round each first: every slot has then held its prompt once, on both.
+        ours()
+        theirs()
         a, b = alternate(self.s.reps, ours, theirs)
         flat_a = [c for run in a for c in run]
         flat_b = [c for run in b for c in run]
