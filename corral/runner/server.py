@@ -1,8 +1,9 @@
-"""The runner's loopback HTTP server and process entry point.
+"""The runner's local HTTP server and process entry point.
 
-It binds its port at once, loads the model on the engine's worker thread, answers
-`/health` (503 while loading), and streams `/completion` as NDJSON. Loading failures
-print one `error loading model: ...` line on stderr and exit 1.
+It binds its Unix socket (or loopback port) at once, loads the model on the engine's
+worker thread, answers `/health` (503 while loading), and streams `/completion` as
+NDJSON, which the worker writes itself once the headers are out (`body.py`). Loading
+failures print one `error loading model: ...` line on stderr and exit 1.
 """
 
 from __future__ import annotations
