@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,19 +61,16 @@ _DEFAULT_THINK_TAGS = ("<think>", "</think>")
 
 
 def now_rfc3339() -> str:
-    """Go's RFC3339Nano in UTC, as Ollama stamps `created_at` (microseconds here).
-
-    Every streamed chunk carries one, so the part before the fraction is kept for the
-    second it names.
-    """
+    """Go's RFC3339Nano in UTC, as Ollama stamps `created_at` (microseconds here)."""
     seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    if seconds != _stamp[0]:
-        _stamp[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
     micros = nanos // 1000
-    return f"{_stamp[1]}.{micros:06d}Z" if micros else f"{_stamp[1]}Z"
+    return f"{_utc_second(seconds)}.{micros:06d}Z" if micros else f"{_utc_second(seconds)}Z"
 
 
-_stamp: list[Any] = [None, ""]
+@functools.lru_cache(maxsize=1)
+def _utc_second(seconds: int) -> str:
+    """The part before the fraction; every streamed chunk asks, so the last one is kept."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 @dataclass(frozen=True, slots=True)

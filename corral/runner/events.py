@@ -62,4 +62,5 @@ class Failed:
 
 Event = Started | Piece | Done | Failed
 Sink = Callable[[Event], None]
-"""Called on the worker thread; must hand the event to the loop without blocking."""
+"""Called on the worker thread; must not block (it writes to a socket or hands the event
+to the loop)."""

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from corral.errors import DigestMismatch, RegistryError, StoreError
@@ -24,8 +24,8 @@ from corral.registry.client import (
     RegistrySession,
     download as download_module,
 )
-from corral.registry.server import create_registry_app
 from corral.store import MEDIA_MODEL, Layer, Store
+from tests.registry.serving import serve_with_blob
 from tests.waiting import wait_for
 
 DATA = os.urandom(3 * 1024 * 1024 + 12345)
@@ -57,13 +57,7 @@ async def served(
                     return answer
         return await handler(request)
 
-    app = create_registry_app(tmp_path / "registry", middlewares=(record,))
-    server = TestServer(app)
-    await server.start_server()
-    async with ClientSession() as seeding:
-        url = server.make_url(f"/v2/team/m/blobs/uploads/?digest={DIGEST}")
-        async with seeding.post(url, data=DATA) as response:
-            assert response.status == 201
+    server = await serve_with_blob(tmp_path / "registry", "team/m", DATA, DIGEST, record)
     ranges.clear()
     yield server, ranges
     await server.close()

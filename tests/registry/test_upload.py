@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from corral.names import ModelName
 from corral.registry.client import BlobUpload, RegistryRef, RegistrySession
-from corral.registry.server import create_registry_app
 from corral.store import MEDIA_MODEL, Layer, Store
+from tests.registry.serving import serve_with_blob
 
 DATA = os.urandom(300_000)
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -33,12 +33,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[TestServer, Calls]]:
             methods.append((request.method, dict(request.query)))
         return await handler(request)
 
-    server = TestServer(create_registry_app(tmp_path / "registry", middlewares=(record,)))
-    await server.start_server()
-    async with ClientSession() as seeding:
-        url = server.make_url(f"/v2/team/a/blobs/uploads/?digest={DIGEST}")
-        async with seeding.post(url, data=DATA) as response:
-            assert response.status == 201
+    server = await serve_with_blob(tmp_path / "registry", "team/a", DATA, DIGEST, record)
     methods.clear()
     yield server, methods
     await server.close()
