@@ -176,13 +176,17 @@ GREEDY_MODEL = "smollm2-greedy:latest"
 
 @pytest.fixture(scope="session")
 def greedy_model(daemon: Daemon) -> str:
-    """SmolLM2 with temperature 0, so CLI answers (which take no options) are repeatable."""
+    """SmolLM2 with temperature 0, so CLI answers (which take no options) are repeatable.
+
+    `num_predict` bounds every answer: a model that never says its stop token would
+    otherwise go on shifting its context for as long as a test waits.
+    """
     response = httpx.post(
         f"{daemon.url}/api/create",
         json={
             "model": GREEDY_MODEL,
             "from": CATALOG_MODEL,
-            "parameters": {"temperature": 0},
+            "parameters": {"temperature": 0, "num_predict": 256},
             "stream": False,
         },
         timeout=60,

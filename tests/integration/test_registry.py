@@ -73,7 +73,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, daemon: Daemon) -> Itera
                 "model": name,
                 "from": CATALOG_MODEL,
                 "system": "You answer in one word.",
-                "parameters": {"temperature": 0},
+                "parameters": {"temperature": 0, "num_predict": 16},
                 "stream": False,
             },
             timeout=120,

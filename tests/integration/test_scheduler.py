@@ -261,6 +261,7 @@ def test_a_runner_listens_on_a_socket_only_this_user_can_reach_and_it_leaves_wit
     path = Path(args[args.index("--socket") + 1])
     assert stat.S_ISSOCK(path.stat().st_mode)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert client.generate(model=CATALOG_MODEL, prompt="Hi", options=SMALL).response
+    answer = client.generate(model=CATALOG_MODEL, prompt="Hi", options={**SMALL, "num_predict": 8})
+    assert answer.response
     client.generate(model=CATALOG_MODEL, prompt="", keep_alive=0)
     assert wait_for(lambda: not path.parent.exists(), seconds=20)
