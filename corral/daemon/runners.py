@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from corral import wirejson
+from corral.daemon.runnerstream import open_completion
 from corral.daemon.spares import SpareRunners, spawn_runner
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
@@ -34,8 +35,6 @@ __all__ = ["RunnerHandle", "RunnerSpec", "StderrTail", "SubprocessRunner"]
 logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 8192
-_LINE_LIMIT = 64 * 1024 * 1024
-"""The longest NDJSON line a runner may send (a piece with many tokens' logprobs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,27 +278,18 @@ class SubprocessRunner:
         """Stream the runner's NDJSON objects; closing the iterator stops generation.
 
         A plain HTTP/1.0 exchange on a connection of its own: the runner streams the
-        body unframed until it closes the connection, and each token costs one
-        `readline` here instead of a trip through aiohttp's chunked reader.
+        body unframed until it closes the connection (`runnerstream.py` reads it).
         """
-        body = json.dumps(payload).encode()
         try:
-            reader, writer = await asyncio.open_unix_connection(self._socket, limit=_LINE_LIMIT)
+            stream = await open_completion(self._socket, json.dumps(payload).encode())
         except OSError as exc:
             raise await self._crashed(exc) from exc
         try:
-            writer.write(
-                b"POST /completion HTTP/1.0\r\nHost: runner\r\n"
-                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                % (len(body), body)
-            )
-            status = _status(await reader.readuntil(b"\r\n\r\n"))
+            status = await stream.status()
             if status >= 400:
-                raise _runner_error(status, json.loads(await reader.read()))
+                raise _runner_error(status, json.loads(await stream.body()))
             done = False
-            async for line in reader:
-                if not line.strip():
-                    continue
+            while (line := await stream.line()) is not None:
                 item = wirejson.loads(line)
                 if "error" in item:
                     raise RunnerError(str(item["error"]))
@@ -307,10 +297,10 @@ class SubprocessRunner:
                 yield item
             if not done:
                 raise await self._crashed(None)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise await self._crashed(exc) from exc
         finally:
-            writer.close()
+            stream.close()
 
     async def tokenize(self, text: str) -> list[int]:
         data = await self._post_json("/tokenize", {"content": text, "add_special": False})
@@ -337,14 +327,6 @@ class SubprocessRunner:
         with contextlib.suppress(asyncio.CancelledError):
             await self._stderr_task
         logger.info("runner stopped pid=%s code=%s", self._process.pid, self._process.returncode)
-
-
-def _status(head: bytes) -> int:
-    """The status code of an HTTP response head (`HTTP/1.0 200 OK...`)."""
-    parts = head.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        raise ValueError(f"not an HTTP response: {head[:80]!r}")
-    return int(parts[1])
 
 
 def _runner_error(status: int, data: Any) -> RunnerError | InvalidRequest:
