@@ -120,9 +120,19 @@ class Row:
     note: str = ""
     samples: tuple[tuple[float, ...], tuple[float, ...]] = field(default=((), ()))
     """The repetitions behind the medians (corral's, anchor's), for the log."""
+    paired: bool = False
+    """The samples were taken in pairs, one of each side back to back: the ratio is then the
+    median of the pairs' ratios, so that the machine's drift between pairs cancels."""
+
+    def __post_init__(self) -> None:
+        if self.paired and not isinstance(self.target, AtLeast | None):
+            raise ValueError("only an AtLeast target is judged on paired ratios")
 
     @property
     def ratio(self) -> float | None:
+        if self.paired:
+            ratios = [c / a for c, a in zip(*self.samples, strict=True) if a > 0]
+            return median(ratios) if ratios else None
         if self.corral is None or self.anchor is None or self.anchor == 0:
             return None
         return self.corral / self.anchor
@@ -136,6 +146,9 @@ class Row:
             return False
         if math.isnan(self.corral) or math.isnan(self.anchor):
             return False
+        if self.paired:
+            ratio = self.ratio
+            return ratio is not None and self.target.passes(ratio, 1.0)
         return self.target.passes(self.corral, self.anchor)
 
 
@@ -160,6 +173,10 @@ def format_table(rows: Sequence[Row]) -> str:
     for row in rows:
         ratio = row.ratio
         passed = row.passed
+        note = row.note
+        if row.paired:
+            pairs = f"ratio: median of {len(row.samples[0])} pairs"
+            note = f"{note}; {pairs}" if note else pairs
         lines.append(
             (
                 row.measure,
@@ -168,7 +185,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 "-" if ratio is None else f"{ratio:.2f}",
                 "-" if row.target is None else row.target.describe(row.unit),
                 "ref" if passed is None else ("pass" if passed else "FAIL"),
-                row.note,
+                note,
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -4,7 +4,9 @@
 
 Both servers get the same model file, threads, context per sequence, parallel sequences
 and sampling (temperature 0, repeat penalty 1, seed 42, 128 tokens). Runs of the two
-alternate (ABBA order) and each figure is the median of several repetitions. The table
+alternate (ABBA order) and each figure is the median of several repetitions; a decode
+ratio is the median of the ratios of the pairs run back to back, so that the machine's
+drift from one pair to the next cancels. The table
 goes to stdout, progress to stderr, the raw samples to bench/.cache/last-run.json. The
 exit status is 1 when a target is missed, 2 when the benchmark itself could not run.
 """
@@ -140,6 +142,8 @@ def _row(
     theirs: list[float],
     target: Any = None,
     note: str = "",
+    *,
+    paired: bool = False,
 ) -> Row:
     return Row(
         measure,
@@ -149,6 +153,7 @@ def _row(
         target,
         note,
         (tuple(ours), tuple(theirs)),
+        paired,
     )
 
 
@@ -259,6 +264,7 @@ class Bench:
                 [decode_rate(c.stream) for c in theirs],
                 AtLeast(0.95),
                 note,
+                paired=True,
             )
         )
         corral_server = [c.final["eval_count"] / c.final["eval_duration"] * 1e9 for c in ours]
@@ -449,6 +455,7 @@ class Bench:
                 [aggregate_rate([c.stream for c in run]) for run in b],
                 AtLeast(0.95),
                 _count_note(flat_a, flat_b, n),
+                paired=True,
             )
         )
 

@@ -78,6 +78,40 @@ def test_row_ratio_and_result() -> None:
     assert Row("decode", "tok/s", 99.0, 100.0, AtLeast(0.95)).passed is True
 
 
+def _rows(ours: tuple[float, ...], theirs: tuple[float, ...], target: float) -> tuple[Row, Row]:
+    """The same samples judged on their pairs' ratios, and on the ratio of their medians."""
+    args = ("decode", "tok/s", median(ours), median(theirs), AtLeast(target))
+    return (
+        Row(*args, samples=(ours, theirs), paired=True),
+        Row(*args, samples=(ours, theirs)),
+    )
+
+
+def test_a_paired_row_is_judged_on_the_median_of_its_pairs_ratios() -> None:
+    ours = (100.0, 98.0, 60.0, 59.0, 101.0)
+    theirs = (101.0, 100.0, 61.0, 60.0, 100.0)  # pair ratios 0.99 0.98 0.984 0.983 1.01
+    paired, _ = _rows(ours, theirs, 0.99)
+    assert paired.ratio == pytest.approx(60.0 / 61.0)
+    assert paired.passed is False
+    assert _rows(ours, theirs, 0.98)[0].passed is True
+
+
+def test_a_slow_spell_on_one_side_fails_the_medians_but_not_the_pairs() -> None:
+    # The machine slowed down for pairs 3 to 5, and more during corral's runs of them.
+    ours = (90.0, 91.0, 60.0, 61.0, 62.0)
+    theirs = (91.0, 92.0, 92.0, 62.0, 62.0)  # pair ratios 0.989 0.989 0.652 0.984 1.0
+    paired, unpaired = _rows(ours, theirs, 0.95)
+    assert paired.ratio == pytest.approx(90.0 / 91.0)
+    assert paired.passed is True
+    assert unpaired.ratio == pytest.approx(62.0 / 91.0)
+    assert unpaired.passed is False
+
+
+def test_only_an_at_least_target_takes_paired_ratios() -> None:
+    with pytest.raises(ValueError, match="AtLeast"):
+        Row("ttft", "ms", 20.0, 20.0, AtMost(1.1), samples=((20.0,), (20.0,)), paired=True)
+
+
 def test_reference_rows_have_no_result_and_missing_values_fail() -> None:
     assert Row("llama-bench tg128", "tok/s", None, 120.0).passed is None
     assert Row("ttft", "ms", None, 20.0, AtMost(1.1)).passed is False
