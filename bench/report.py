@@ -83,6 +83,9 @@ class AtLeast:
             return corral > 0
         return corral / anchor >= self.ratio
 
+    def passes_pairs(self, pairs: Sequence[tuple[float, float]]) -> bool:
+        return median(c / a for c, a in pairs) >= self.ratio
+
     def describe(self, unit: str) -> str:
         return f"≥ {self.ratio:.2f}"
 
@@ -97,6 +100,12 @@ class AtMost:
 
     def passes(self, corral: float, anchor: float) -> bool:
         return corral <= anchor * self.ratio or corral <= anchor + self.slack
+
+    def passes_pairs(self, pairs: Sequence[tuple[float, float]]) -> bool:
+        return (
+            median(c / a for c, a in pairs) <= self.ratio
+            or median(c - a for c, a in pairs) <= self.slack
+        )
 
     def describe(self, unit: str) -> str:
         text = f"≤ {self.ratio:.2f}"
@@ -121,18 +130,18 @@ class Row:
     samples: tuple[tuple[float, ...], tuple[float, ...]] = field(default=((), ()))
     """The repetitions behind the medians (corral's, anchor's), for the log."""
     paired: bool = False
-    """The samples were taken in pairs, one of each side back to back: the ratio is then the
-    median of the pairs' ratios, so that the machine's drift between pairs cancels."""
+    """The samples were taken in pairs, one of each side back to back: the ratio (and the
+    difference, for a slack) is then the median over the pairs, so that the machine's
+    drift from one pair to the next cancels."""
 
-    def __post_init__(self) -> None:
-        if self.paired and not isinstance(self.target, AtLeast | None):
-            raise ValueError("only an AtLeast target is judged on paired ratios")
+    def _pairs(self) -> list[tuple[float, float]]:
+        return [(c, a) for c, a in zip(*self.samples, strict=True) if a > 0]
 
     @property
     def ratio(self) -> float | None:
         if self.paired:
-            ratios = [c / a for c, a in zip(*self.samples, strict=True) if a > 0]
-            return median(ratios) if ratios else None
+            pairs = self._pairs()
+            return median(c / a for c, a in pairs) if pairs else None
         if self.corral is None or self.anchor is None or self.anchor == 0:
             return None
         return self.corral / self.anchor
@@ -147,8 +156,8 @@ class Row:
         if math.isnan(self.corral) or math.isnan(self.anchor):
             return False
         if self.paired:
-            ratio = self.ratio
-            return ratio is not None and self.target.passes(ratio, 1.0)
+            pairs = self._pairs()
+            return bool(pairs) and self.target.passes_pairs(pairs)
         return self.target.passes(self.corral, self.anchor)
 
 

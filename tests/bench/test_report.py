@@ -107,9 +107,19 @@ def test_a_slow_spell_on_one_side_fails_the_medians_but_not_the_pairs() -> None:
     assert unpaired.passed is False
 
 
-def test_only_an_at_least_target_takes_paired_ratios() -> None:
-    with pytest.raises(ValueError, match="AtLeast"):
-        Row("ttft", "ms", 20.0, 20.0, AtMost(1.1), samples=((20.0,), (20.0,)), paired=True)
+def test_a_paired_slack_is_the_median_of_the_pairs_differences() -> None:
+    ours = (60.0, 70.0, 58.0, 80.0, 62.0)
+    theirs = (50.0, 68.0, 52.0, 50.0, 61.0)  # differences 10 2 6 30 1
+    unpaired = Row("ttft", "ms", 62.0, 52.0, AtMost(1.05, slack=6.0), samples=(ours, theirs))
+    assert unpaired.passed is False  # the medians are 10 ms apart
+    paired = Row(
+        "ttft", "ms", 62.0, 52.0, AtMost(1.05, slack=6.0), samples=(ours, theirs), paired=True
+    )
+    assert paired.passed is True
+    tighter = Row(
+        "ttft", "ms", 62.0, 52.0, AtMost(1.05, slack=5.0), samples=(ours, theirs), paired=True
+    )
+    assert tighter.passed is False
 
 
 def test_reference_rows_have_no_result_and_missing_values_fail() -> None:

@@ -184,8 +184,8 @@ def test_sigint_during_a_piped_answer_exits_130(daemon: Daemon, greedy_model: st
     first = process.stdout.read(20)  # the answer has started
     assert first
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=60)
-    assert process.returncode == 130
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode(errors="replace")
     assert not ESCAPE.search(first + out)
 
 
