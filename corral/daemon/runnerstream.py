@@ -72,10 +72,10 @@ class CompletionStream(asyncio.Protocol):
                     self._lines.append(bytes(buffer[start:newline]))
                 start = newline + 1
             del buffer[:start]
-            self._check_length(len(buffer))
             if len(self._lines) >= _PAUSE_AT and not self._paused and self._transport:
                 self._paused = True
                 self._transport.pause_reading()
+        self._check_length(len(buffer))
         self._wake()
 
     def eof_received(self) -> bool:
