@@ -47,6 +47,11 @@ class OutputParser:
         if self._tools is not None and prefill:
             self._tools.add(prefill)  # the client has this text already: nothing to send
 
+    @property
+    def passthrough(self) -> bool:
+        """Whether every piece is content as it stands (no thinking, no tool calls)."""
+        return self._thinking is None and self._tools is None
+
     def feed(self, text: str) -> Delta:
         thinking, content = self._thinking.add(text) if self._thinking else ("", text)
         return self._content(thinking, content, final=False)

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import binascii
 import dataclasses
-import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from corral import wirejson
 from corral.api import (
     ChatRequest,
     GenerateRequest,
@@ -36,7 +36,7 @@ from corral.daemon.modelinfo import ModelFacts
 from corral.daemon.outputs import OutputParser
 from corral.daemon.prompts import render_chat, render_generate
 from corral.daemon.state import STATE, DaemonState
-from corral.daemon.streaming import respond
+from corral.daemon.streaming import PieceRelay, now_rfc3339, respond
 from corral.daemon.toolcalls import tool_call_tag
 from corral.errors import InvalidRequest, UnsupportedCapability
 from corral.template import thinking_tags
@@ -49,7 +49,6 @@ __all__ = [
     "chat_events",
     "generate",
     "generate_events",
-    "now_rfc3339",
     "prepare_chat",
     "prepare_generate",
     "run",
@@ -58,19 +57,6 @@ __all__ = [
 
 _METRICS = ("prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration")
 _DEFAULT_THINK_TAGS = ("<think>", "</think>")
-
-
-def now_rfc3339() -> str:
-    """Go's RFC3339Nano in UTC, as Ollama stamps `created_at` (microseconds here)."""
-    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    micros = nanos // 1000
-    return f"{_utc_second(seconds)}.{micros:06d}Z" if micros else f"{_utc_second(seconds)}Z"
-
-
-@functools.lru_cache(maxsize=1)
-def _utc_second(seconds: int) -> str:
-    """The part before the fraction; every streamed chunk asks, so the last one is kept."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,8 +279,14 @@ def _replace_think(req: Any, think: bool | str | None) -> Any:
     return dataclasses.replace(req, think=think)
 
 
-async def run(state: DaemonState, job: Prepared, *, started: int) -> AsyncGenerator[Part, None]:
-    """Acquire a runner and stream the answer as parts; the last one has `done` set."""
+async def run(
+    state: DaemonState, job: Prepared, *, started: int, relay: PieceRelay | None = None
+) -> AsyncGenerator[Part, None]:
+    """Acquire a runner and stream the answer as parts; the last one has `done` set.
+
+    With a `relay`, plain text the parser would pass through unchanged goes to it
+    instead, when it takes it, and the parts carry the rest.
+    """
     spec = state.spec_for(job.facts, job.options)
     async with state.scheduler.use(job.facts.display_name, spec, keep_alive=job.keep_alive) as r:
         load_ns = time.monotonic_ns() - started
@@ -323,7 +315,17 @@ async def run(state: DaemonState, job: Prepared, *, started: int) -> AsyncGenera
                 truncate=job.truncate,
                 images=job.images,
             )
-            async for item in r.handle.completion(payload):
+            forward = None
+            if relay is not None and parser.passthrough and "logprobs" not in payload:
+
+                def forward(text: bytes) -> bool:
+                    if not relay(text):
+                        return False
+                    if job.want_context:
+                        pieces.append(wirejson.loads(text))
+                    return True
+
+            async for item in r.handle.completion(payload, forward=forward):
                 if item.get("done"):
                     final = item
                     break
@@ -393,9 +395,9 @@ def _native_chunk(model: str, part: Part, *, chat: bool) -> dict[str, Any]:
 
 
 async def _native_events(
-    state: DaemonState, job: Prepared, *, started: int, chat: bool
+    state: DaemonState, job: Prepared, *, started: int, chat: bool, relay: PieceRelay | None
 ) -> AsyncGenerator[dict[str, Any], None]:
-    parts = run(state, job, started=started)
+    parts = run(state, job, started=started, relay=relay)
     try:
         async for part in parts:
             yield _native_chunk(job.model, part, chat=chat)
@@ -451,27 +453,41 @@ async def _single(event: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]
 
 
 async def generate_events(
-    state: DaemonState, req: GenerateRequest, *, started: int | None = None
+    state: DaemonState,
+    req: GenerateRequest,
+    *,
+    started: int | None = None,
+    relay: PieceRelay | None = None,
 ) -> Pipeline:
     """Check a generate request and plan its run; a bad request fails here, before any event.
 
-    The native route and `/v1/completions` share this path.
+    The native route and `/v1/completions` share this path; the native route's `relay`
+    writes its plain text (see `run`).
     """
-    return await _plan(state, req, started=started)
+    return await _plan(state, req, started=started, relay=relay)
 
 
 async def chat_events(
-    state: DaemonState, req: ChatRequest, *, started: int | None = None
+    state: DaemonState,
+    req: ChatRequest,
+    *,
+    started: int | None = None,
+    relay: PieceRelay | None = None,
 ) -> Pipeline:
     """Check a chat request and plan its run; a bad request fails here, before any event.
 
-    The native route, `/v1/chat/completions` and `/v1/messages` share this path.
+    The native route, `/v1/chat/completions` and `/v1/messages` share this path (see
+    `generate_events` for `relay`).
     """
-    return await _plan(state, req, started=started)
+    return await _plan(state, req, started=started, relay=relay)
 
 
 async def _plan(
-    state: DaemonState, req: ChatRequest | GenerateRequest, *, started: int | None
+    state: DaemonState,
+    req: ChatRequest | GenerateRequest,
+    *,
+    started: int | None,
+    relay: PieceRelay | None,
 ) -> Pipeline:
     started = time.monotonic_ns() if started is None else started
     chat = isinstance(req, ChatRequest)
@@ -491,28 +507,37 @@ async def _plan(
         debug = {"rendered_template": job.prompt or "", "image_count": len(job.images)}
         final = _empty_final(req.model, chat=chat, _debug_info=debug)
         return Pipeline(_single(final), immediate=True, prepared=job)
-    events = _native_events(state, job, started=started, chat=chat)
+    events = _native_events(state, job, started=started, chat=chat, relay=relay)
     return Pipeline(events, prepared=job)
 
 
 async def _respond(
-    request: web.Request, plan: Pipeline, *, stream: bool, chat: bool
+    request: web.Request,
+    plan: Pipeline,
+    *,
+    stream: bool,
+    chat: bool,
+    relay: PieceRelay | None,
 ) -> web.StreamResponse:
     if plan.immediate:
         events = [event async for event in plan.events]
         return web.json_response(events[-1])
-    return await respond(request, plan.events, stream=stream, aggregate=_aggregate(chat))
+    return await respond(
+        request, plan.events, stream=stream, aggregate=_aggregate(chat), relay=relay
+    )
 
 
 async def generate(request: web.Request) -> web.StreamResponse:
     started = time.monotonic_ns()
     req = parse_generate(decode_body(await request.read()))
-    plan = await generate_events(request.app[STATE], req, started=started)
-    return await _respond(request, plan, stream=req.stream, chat=False)
+    relay = PieceRelay(req.model, chat=False) if req.stream else None
+    plan = await generate_events(request.app[STATE], req, started=started, relay=relay)
+    return await _respond(request, plan, stream=req.stream, chat=False, relay=relay)
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
     started = time.monotonic_ns()
     req = parse_chat(decode_body(await request.read()))
-    plan = await chat_events(request.app[STATE], req, started=started)
-    return await _respond(request, plan, stream=req.stream, chat=True)
+    relay = PieceRelay(req.model, chat=True) if req.stream else None
+    plan = await chat_events(request.app[STATE], req, started=started, relay=relay)
+    return await _respond(request, plan, stream=req.stream, chat=True, relay=relay)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from corral import wirejson
-from corral.daemon.runnerstream import open_completion
+from corral.daemon.runnerstream import Forward, open_completion
 from corral.daemon.spares import SpareRunners, spawn_runner
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
@@ -112,7 +112,9 @@ class RunnerHandle(Protocol):
     @property
     def pid(self) -> int | None: ...
 
-    def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
+    def completion(
+        self, payload: dict[str, Any], *, forward: Forward | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
     async def tokenize(self, text: str) -> list[int]: ...
 
@@ -274,16 +276,20 @@ class SubprocessRunner:
         except (aiohttp.ClientError, OSError) as exc:
             raise await self._crashed(exc) from exc
 
-    async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def completion(
+        self, payload: dict[str, Any], *, forward: Forward | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Stream the runner's NDJSON objects; closing the iterator stops generation.
 
         A plain HTTP/1.0 exchange on a connection of its own: the runner streams the
         body unframed until it closes the connection (`runnerstream.py` reads it).
+        Plain pieces that `forward` takes are not yielded.
         """
         try:
             stream = await open_completion(self._socket, json.dumps(payload).encode())
         except OSError as exc:
             raise await self._crashed(exc) from exc
+        stream.forward(forward)
         try:
             status = await stream.status()
             if status >= 400:

@@ -6,17 +6,30 @@ them without a future, a task wake-up or a buffer search for each, which asyncio
 `StreamReader.readline` costs. The socket stops being read while many lines wait (the
 client is slow), so a runner that is ahead waits for the client instead of filling the
 daemon's memory.
+
+A reader may also hand the stream a `Forward` callback: each plain piece
+(`{"content":"..."}`, the runner's line for text without logprobs) is then offered to it
+as it arrives, still JSON-encoded, and only what it declines is queued as a line. The
+native streaming routes use it to write a token to their client without waking the
+request's coroutine (`streaming.PieceRelay`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 
-__all__ = ["CompletionStream", "open_completion", "status_of"]
+__all__ = ["CompletionStream", "Forward", "open_completion", "status_of"]
+
+Forward = Callable[[bytes], bool]
+"""Takes a piece's text as a JSON string (quotes and escapes included): True when it
+was delivered, False to have it queued as a line instead."""
 
 MAX_LINE = 64 * 1024 * 1024
 """The longest line a runner may send (a piece with many tokens' logprobs)."""
+_PIECE = b'{"content":"'
+"""How a plain piece's line starts; it ends with the string's closing quote and `}`."""
 _PAUSE_AT = 256
 """Lines waiting to be read at which the socket stops being read, until the reader catches up."""
 
@@ -46,6 +59,14 @@ class CompletionStream(asyncio.Protocol):
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._forward: Forward | None = None
+
+    def forward(self, forward: Forward | None) -> None:
+        """Offer each plain piece to `forward` before queueing it (see the module's doc).
+
+        A piece is offered only while no line waits, so the order of lines is kept.
+        """
+        self._forward = forward
 
     # -- the protocol (called by the event loop) ------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,18 +86,29 @@ class CompletionStream(asyncio.Protocol):
                 self._fail(exc)
                 return
             del buffer[: end + 4]
+            self._wake()
         if self._status < 400:  # an error's body is read whole, at the end
             start = 0
+            lines, forward = self._lines, self._forward
             while (newline := buffer.find(b"\n", start)) >= 0:
                 if newline > start:
-                    self._lines.append(bytes(buffer[start:newline]))
+                    line = bytes(buffer[start:newline])
+                    if (
+                        forward is None
+                        or lines
+                        or not line.startswith(_PIECE)
+                        or not line.endswith(b'"}')
+                        or not forward(line[len(_PIECE) - 1 : -1])
+                    ):
+                        lines.append(line)
                 start = newline + 1
             del buffer[:start]
-            if len(self._lines) >= _PAUSE_AT and not self._paused and self._transport:
-                self._paused = True
-                self._transport.pause_reading()
+            if lines:  # else the forward took them all, and the reader sleeps on
+                self._wake()
+                if len(lines) >= _PAUSE_AT and not self._paused and self._transport:
+                    self._paused = True
+                    self._transport.pause_reading()
         self._check_length(len(buffer))
-        self._wake()
 
     def eof_received(self) -> bool:
         self._ended = True

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from corral.daemon.routes_generate import now_rfc3339
+from corral.daemon.streaming import now_rfc3339
 
 
 def test_the_stamp_is_the_current_utc_time_in_rfc3339() -> None:

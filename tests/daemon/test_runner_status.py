@@ -140,3 +140,44 @@ async def test_a_reader_that_is_behind_pauses_the_socket_and_loses_nothing(
     assert not written.is_set(), "the daemon read everything without pausing"
     expected = [b'{"n":%d,"p":"%s"}' % (i, padding.encode()) for i in range(count)]
     assert await _lines(stream) == expected
+
+
+async def test_plain_pieces_go_to_the_forward_and_every_other_line_to_the_reader(
+    exchange: Exchange,
+) -> None:
+    taken: list[bytes] = []
+
+    def forward(text: bytes) -> bool:
+        taken.append(text)
+        return True
+
+    stream = await exchange(
+        _pieces(
+            OK_HEAD,
+            b'{"content":"a"}\n{"content":"say \\"}\\""}\n',
+            b'{"content":"b","logprobs":[{"token":"b"}]}\n{"done":true}\n',
+        )
+    )
+    stream.forward(forward)
+    assert await _lines(stream) == [b'{"content":"b","logprobs":[{"token":"b"}]}', b'{"done":true}']
+    assert taken == [b'"a"', b'"say \\"}\\""']
+
+
+async def test_a_declined_piece_keeps_the_pieces_after_it_in_line(exchange: Exchange) -> None:
+    answers = [True, False]
+    asked: list[bytes] = []
+
+    def forward(text: bytes) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    stream = await exchange(
+        _pieces(
+            OK_HEAD, b'{"content":"1"}\n{"content":"2"}\n{"content":"3"}\n', b'{"content":"4"}\n'
+        )
+    )
+    stream.forward(forward)
+    await asyncio.sleep(0.2)  # everything has arrived before the reader takes anything
+    # "2" was declined, so "3" and "4" wait behind it rather than overtake it.
+    assert asked == [b'"1"', b'"2"']
+    assert await _lines(stream) == [b'{"content":"2"}', b'{"content":"3"}', b'{"content":"4"}']

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from corral.daemon.runners import RunnerSpec
+from corral.daemon.runnerstream import Forward
 from corral.daemon.scheduler import Scheduler
 from corral.errors import InsufficientMemory, QueueFull, RunnerCrashed, ShuttingDown
 from corral.gguf import MemoryEstimate
@@ -24,7 +25,9 @@ class FakeRunner:
     closed: bool = False
     pid: int | None = 1234
 
-    def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def completion(
+        self, payload: dict[str, Any], *, forward: Forward | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         raise NotImplementedError
 
     async def tokenize(self, text: str) -> list[int]:
