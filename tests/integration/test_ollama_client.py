@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+from datetime import datetime
+
 import httpx
 import ollama
 import pytest
@@ -65,6 +69,57 @@ def test_generate_streaming_matches_not_streaming(daemon: Daemon) -> None:
     assert "".join(c.response for c in chunks) == whole.response
     _assert_metrics(chunks[-1])
     assert chunks[-1].eval_count == whole.eval_count
+    assert chunks[-1].context == whole.context
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "keys"),
+    [
+        ("/api/generate", {"prompt": QUESTION}, ["model", "created_at", "response", "done"]),
+        (
+            "/api/chat",
+            {"messages": [{"role": "user", "content": QUESTION}]},
+            ["model", "created_at", "message", "done"],
+        ),
+    ],
+)
+def test_streamed_chunks_are_compact_json_in_ollamas_key_order(
+    daemon: Daemon, path: str, body: dict[str, object], keys: list[str]
+) -> None:
+    request = {"model": CATALOG_MODEL, "options": GREEDY, **body}
+    with httpx.stream("POST", f"{daemon.url}{path}", json=request, timeout=120) as response:
+        lines = [line for line in response.iter_bytes() for line in line.splitlines() if line]
+    events = [json.loads(line) for line in lines]
+    assert len(events) > 3 and events[-1]["done"] is True
+    for line, event in zip(lines[:-1], events[:-1], strict=True):
+        assert list(event) == keys
+        assert event["done"] is False and event["model"] == CATALOG_MODEL
+        assert line == json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    if "message" in keys:
+        assert all(list(e["message"]) == ["role", "content"] for e in events[:-1])
+    stamps = [datetime.fromisoformat(e["created_at"]) for e in events]
+    assert stamps == sorted(stamps)
+
+
+def test_an_http_1_0_client_gets_the_stream_to_the_end_of_the_connection(daemon: Daemon) -> None:
+    whole = ollama.Client(host=daemon.url).generate(
+        model=CATALOG_MODEL, prompt=QUESTION, options=GREEDY
+    )
+    body = json.dumps({"model": CATALOG_MODEL, "prompt": QUESTION, "options": GREEDY}).encode()
+    host, port = daemon.host.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=120) as sock:
+        sock.sendall(
+            b"POST /api/generate HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (daemon.host.encode(), len(body), body)
+        )
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, payload = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    events = [json.loads(line) for line in payload.splitlines()]
+    assert events[-1]["done"] is True and events[-1]["eval_count"] == whole.eval_count
+    assert "".join(e["response"] for e in events) == whole.response
 
 
 def test_chat_not_streaming_and_streaming(daemon: Daemon) -> None:
