@@ -20,7 +20,12 @@ from corral.daemon import (
 )
 from corral.daemon.middleware import error_middleware
 from corral.daemon.modelinfo import ModelInfoCache
-from corral.daemon.runners import RunnerHandle, RunnerSpec, SubprocessRunner
+from corral.daemon.runners import (
+    RunnerHandle,
+    RunnerSpec,
+    SubprocessRunner,
+    remove_stale_runner_homes,
+)
 from corral.daemon.scheduler import Scheduler
 from corral.daemon.security import add_cors_headers, guard_middleware
 from corral.daemon.settings import Settings
@@ -83,6 +88,9 @@ def create_app(
     app[STATE] = state
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        swept = await asyncio.to_thread(remove_stale_runner_homes)
+        if swept:
+            logger.info("removed %d runner directories left by a killed daemon", swept)
         if not settings.no_prune:
             removed = await asyncio.to_thread(store.blobs.remove_stale_temp_files, 86400.0)
             if removed:

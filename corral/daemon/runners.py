@@ -17,7 +17,10 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,11 +33,18 @@ from corral.daemon.runnerstream import Forward, open_completion
 from corral.daemon.spares import SpareRunners, spawn_runner
 from corral.errors import InvalidRequest, RunnerCrashed, RunnerError, RunnerStartFailed
 
-__all__ = ["RunnerHandle", "RunnerSpec", "StderrTail", "SubprocessRunner"]
+__all__ = [
+    "RunnerHandle",
+    "RunnerSpec",
+    "StderrTail",
+    "SubprocessRunner",
+    "remove_stale_runner_homes",
+]
 
 logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 8192
+_HOME_PREFIX = "corral-runner-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +183,7 @@ class SubprocessRunner:
         Raises:
             RunnerStartFailed: the process exited, or was not ready within `load_timeout`.
         """
-        home = Path(tempfile.mkdtemp(prefix="corral-runner-"))  # mode 0700
+        home = Path(tempfile.mkdtemp(prefix=_HOME_PREFIX))  # mode 0700
         args = spec.args(home / "socket")
         try:
             process = await spares.take(args) if spares is not None else None
@@ -340,3 +350,39 @@ def _runner_error(status: int, data: Any) -> RunnerError | InvalidRequest:
         data.get("error", f"runner answered {status}") if isinstance(data, dict) else str(data)
     )
     return InvalidRequest(message) if status == 400 else RunnerError(message)
+
+
+def remove_stale_runner_homes(older_than: float = 60.0) -> int:
+    """Remove the runner directories a killed daemon left in the temporary directory.
+
+    A runner removes nothing when the kernel kills it with its daemon, so its directory
+    (and socket) stays behind. One is stale when it is this user's, nothing listens on
+    its socket and it is older than `older_than` seconds: a runner another daemon is
+    starting right now is left alone. Returns how many were removed.
+    """
+    now = time.time()
+    removed = 0
+    for home in Path(tempfile.gettempdir()).glob(_HOME_PREFIX + "*"):
+        try:
+            info = home.lstat()
+        except OSError:
+            continue
+        if (
+            not stat.S_ISDIR(info.st_mode)
+            or info.st_uid != os.getuid()
+            or now - info.st_mtime < older_than
+            or _listening(home / "socket")
+        ):
+            continue
+        shutil.rmtree(home, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True

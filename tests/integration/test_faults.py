@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -153,10 +154,12 @@ def test_daemon_sigterm_leaves_no_runner(
     assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 15)
 
 
-def test_daemon_sigkill_leaves_no_runner(
-    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object]
+def test_daemon_sigkill_leaves_no_runner_and_the_next_daemon_sweeps_its_directory(
+    make_daemon: Callable[..., Daemon], seeded_models: tuple[Path, object], tmp_path: Path
 ) -> None:
-    daemon = make_daemon(seeded_models[0])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    daemon = make_daemon(seeded_models[0], TMPDIR=str(temp))
     ollama.Client(host=daemon.url).generate(model=CATALOG_MODEL, prompt="", keep_alive=-1)
     pids = daemon.runner_pids()
     assert pids
@@ -171,6 +174,14 @@ def test_daemon_sigkill_leaves_no_runner(
         return state == "Z"
 
     assert wait_for(lambda: all(gone(pid) for pid in pids), 15)
+    # The kernel killed the runner with its daemon: its directory and socket stay behind
+    # until a daemon starts once they are a minute old.
+    (left,) = temp.glob("corral-runner-*")
+    assert (left / "socket").exists()
+    then = time.time() - 120
+    os.utime(left, (then, then))
+    make_daemon(seeded_models[0], TMPDIR=str(temp))
+    assert not left.exists()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
