@@ -35,6 +35,7 @@ from corral.daemon.grammars import grammar_for_format
 from corral.daemon.modelinfo import ModelFacts
 from corral.daemon.outputs import OutputParser
 from corral.daemon.prompts import render_chat, render_generate
+from corral.daemon.runnerstream import Forward
 from corral.daemon.state import STATE, DaemonState
 from corral.daemon.streaming import PieceRelay, now_rfc3339, respond
 from corral.daemon.toolcalls import tool_call_tag
@@ -315,15 +316,9 @@ async def run(
                 truncate=job.truncate,
                 images=job.images,
             )
-            forward = None
+            forward: Forward | None = None
             if relay is not None and parser.passthrough and "logprobs" not in payload:
-
-                def forward(text: bytes) -> bool:
-                    if not relay(text):
-                        return False
-                    if job.want_context:
-                        pieces.append(wirejson.loads(text))
-                    return True
+                forward = _collecting(relay, pieces) if job.want_context else relay
 
             async for item in r.handle.completion(payload, forward=forward):
                 if item.get("done"):
@@ -355,6 +350,18 @@ async def run(
             if final.get(key):
                 last.metrics[key] = int(final[key])
         yield last
+
+
+def _collecting(relay: Forward, pieces: list[str]) -> Forward:
+    """`relay`, keeping the text of each piece it takes in `pieces` (for `context`)."""
+
+    def forward(text: bytes) -> bool:
+        if not relay(text):
+            return False
+        pieces.append(wirejson.loads(text))
+        return True
+
+    return forward
 
 
 # -- the native handlers ----------------------------------------------------------------------

@@ -78,7 +78,8 @@ class CompletionStream(asyncio.Protocol):
         if not self._status:
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
-                self._check_length(len(buffer))
+                if len(buffer) > MAX_LINE:
+                    self._too_long()
                 return
             try:
                 self._status = status_of(bytes(buffer[:end]))
@@ -108,7 +109,8 @@ class CompletionStream(asyncio.Protocol):
                 if len(lines) >= _PAUSE_AT and not self._paused and self._transport:
                     self._paused = True
                     self._transport.pause_reading()
-        self._check_length(len(buffer))
+        if len(buffer) > MAX_LINE:
+            self._too_long()
 
     def eof_received(self) -> bool:
         self._ended = True
@@ -174,9 +176,8 @@ class CompletionStream(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _check_length(self, pending: int) -> None:
-        if pending > MAX_LINE:
-            self._fail(ValueError(f"the runner sent a line longer than {MAX_LINE} bytes"))
+    def _too_long(self) -> None:
+        self._fail(ValueError(f"the runner sent a line longer than {MAX_LINE} bytes"))
 
     def _fail(self, exc: BaseException) -> None:
         self._error = exc

@@ -38,15 +38,19 @@ aiohttp's writer, which waits for the client (and the runner's socket is then pa
 
 def now_rfc3339() -> str:
     """Go's RFC3339Nano in UTC, as Ollama stamps `created_at` (microseconds here)."""
+    return _stamp().decode()
+
+
+def _stamp() -> bytes:
     seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
     micros = nanos // 1000
-    return f"{_utc_second(seconds)}.{micros:06d}Z" if micros else f"{_utc_second(seconds)}Z"
+    return b"%s.%06dZ" % (_utc_second(seconds), micros) if micros else _utc_second(seconds) + b"Z"
 
 
 @functools.lru_cache(maxsize=1)
-def _utc_second(seconds: int) -> str:
+def _utc_second(seconds: int) -> bytes:
     """The part before the fraction; every streamed chunk asks, so the last one is kept."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
 
 
 class PieceRelay:
@@ -86,8 +90,7 @@ class PieceRelay:
             or transport.get_write_buffer_size() >= _CLIENT_BEHIND
         ):
             return False
-        stamp = now_rfc3339().encode()
-        line = b"%s%s%s%s%s" % (self._head, stamp, self._middle, text, self._tail)
+        line = b"%s%s%s%s%s" % (self._head, _stamp(), self._middle, text, self._tail)
         transport.write(b"%x\r\n%s\r\n" % (len(line), line) if self._chunked else line)
         return True
 
