@@ -1,6 +1,6 @@
 """Run corral and llama.cpp's llama-server side by side on the same GGUF files; print ratios.
 
-    python bench/run.py            # builds llama.cpp once (cached), then about 5-10 minutes
+    python bench/run.py            # builds llama.cpp once (cached), then about 10-15 minutes
 
 Both servers get the same model file, threads, context per sequence, parallel sequences
 and sampling (temperature 0, repeat penalty 1, seed 42, 128 tokens). Runs of the two
@@ -525,7 +525,7 @@ def run(settings: Settings, models: list[str], rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=9, help="repetitions per measure (median)")
+    parser.add_argument("--reps", type=int, default=15, help="repetitions per measure (median)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for both servers")
     parser.add_argument("--ctx", type=int, default=2048, help="context per sequence")
     parser.add_argument("--tokens", type=int, default=128, help="tokens generated per stream")

@@ -17,8 +17,9 @@ from corral.daemon import anthropic_wire as wire
 from corral.daemon.middleware import error_body
 from corral.daemon.openai_wire import fold_events
 from corral.daemon.routes_generate import chat_events
-from corral.daemon.sse import Event, respond_sse
+from corral.daemon.sse import Event, frame, respond_sse
 from corral.daemon.state import STATE, DaemonState
+from corral.daemon.streaming import TEXT, PieceRelay
 from corral.daemon.tokens import count_chat_tokens
 from corral.errors import CorralError
 
@@ -43,14 +44,18 @@ async def messages(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     req = wire.messages_request(decode_body(await request.read()))
     native = await _relax_thinking(state, req.native)
-    plan = await chat_events(state, native)
+    stream = wire.MessageStream(model=native.model)
+    relay = None
+    if req.stream:
+        text_event = {"message": {"content": TEXT}}
+        relay = PieceRelay(lambda: frame(stream.feed(text_event)))
+    plan = await chat_events(state, native, relay=relay)
     if not req.stream:
         folded = fold_events([e async for e in plan.events], field="message")
         body = wire.message_response(folded, id_=wire.new_message_id(), model=native.model)
         if "_debug_info" in folded:  # `_debug_render_only`, as on the other APIs
             body["_debug_info"] = folded["_debug_info"]
         return web.json_response(body)
-    stream = wire.MessageStream(model=native.model)
 
     async def events() -> AsyncGenerator[Event, None]:
         try:
@@ -60,7 +65,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         finally:
             await plan.events.aclose()
 
-    return await respond_sse(request, events(), on_error=_stream_error)
+    return await respond_sse(request, events(), on_error=_stream_error, relay=relay)
 
 
 async def count_tokens(request: web.Request) -> web.Response:

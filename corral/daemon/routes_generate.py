@@ -37,7 +37,7 @@ from corral.daemon.outputs import OutputParser
 from corral.daemon.prompts import render_chat, render_generate
 from corral.daemon.runnerstream import Forward
 from corral.daemon.state import STATE, DaemonState
-from corral.daemon.streaming import PieceRelay, now_rfc3339, respond
+from corral.daemon.streaming import STAMP, TEXT, PieceRelay, now_rfc3339, respond
 from corral.daemon.toolcalls import tool_call_tag
 from corral.errors import InvalidRequest, UnsupportedCapability
 from corral.template import thinking_tags
@@ -534,10 +534,19 @@ async def _respond(
     )
 
 
+def _native_relay(model: str, *, chat: bool) -> PieceRelay:
+    def frame() -> bytes:
+        event = _native_chunk(model, Part(content=TEXT), chat=chat)
+        event["created_at"] = STAMP
+        return wirejson.dumps(event) + b"\n"
+
+    return PieceRelay(frame)
+
+
 async def generate(request: web.Request) -> web.StreamResponse:
     started = time.monotonic_ns()
     req = parse_generate(decode_body(await request.read()))
-    relay = PieceRelay(req.model, chat=False) if req.stream else None
+    relay = _native_relay(req.model, chat=False) if req.stream else None
     plan = await generate_events(request.app[STATE], req, started=started, relay=relay)
     return await _respond(request, plan, stream=req.stream, chat=False, relay=relay)
 
@@ -545,6 +554,6 @@ async def generate(request: web.Request) -> web.StreamResponse:
 async def chat(request: web.Request) -> web.StreamResponse:
     started = time.monotonic_ns()
     req = parse_chat(decode_body(await request.read()))
-    relay = PieceRelay(req.model, chat=True) if req.stream else None
+    relay = _native_relay(req.model, chat=True) if req.stream else None
     plan = await chat_events(request.app[STATE], req, started=started, relay=relay)
     return await _respond(request, plan, stream=req.stream, chat=True, relay=relay)

@@ -16,8 +16,9 @@ from corral.api import decode_body
 from corral.daemon import openai_wire as wire
 from corral.daemon.middleware import error_body
 from corral.daemon.routes_generate import Pipeline, chat_events, generate_events
-from corral.daemon.sse import Event, respond_sse
+from corral.daemon.sse import Event, frame, respond_sse
 from corral.daemon.state import STATE
+from corral.daemon.streaming import TEXT, PieceRelay
 from corral.errors import CorralError, InvalidModelName, ModelNotFound
 from corral.store import StoredModel
 
@@ -28,10 +29,16 @@ def _stream_error(exc: CorralError) -> Event:
     return None, error_body("openai", exc.status, str(exc), exc.code)
 
 
+Feed = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+
+
+def _relay(feed: Feed, text_event: dict[str, Any]) -> PieceRelay:
+    """Relays pieces in the chunk `feed` makes of `text_event`, whose text is `TEXT`."""
+    return PieceRelay(lambda: frame([(None, chunk) for chunk in feed(text_event)]))
+
+
 async def _sse(
-    request: web.Request,
-    plan: Pipeline,
-    feed: Callable[[Mapping[str, Any]], list[dict[str, Any]]],
+    request: web.Request, plan: Pipeline, feed: Feed, relay: PieceRelay
 ) -> web.StreamResponse:
     async def events() -> AsyncGenerator[Event, None]:
         try:
@@ -42,13 +49,17 @@ async def _sse(
         finally:
             await plan.events.aclose()
 
-    return await respond_sse(request, events(), on_error=_stream_error)
+    return await respond_sse(request, events(), on_error=_stream_error, relay=relay)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     req = wire.chat_request(decode_body(await request.read()))
-    plan = await chat_events(request.app[STATE], req.native)
     model = req.native.model
+    stream = wire.ChatStream(
+        model=model, include_usage=req.include_usage, logprobs=req.native.logprobs
+    )
+    relay = _relay(stream.feed, {"message": {"content": TEXT}}) if req.stream else None
+    plan = await chat_events(request.app[STATE], req.native, relay=relay)
     if not req.stream:
         folded = wire.fold_events([e async for e in plan.events], field="message")
         body = wire.chat_response(
@@ -57,17 +68,22 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if "_debug_info" in folded:
             body["_debug_info"] = folded["_debug_info"]
         return web.json_response(body)
-    stream = wire.ChatStream(
-        model=model, include_usage=req.include_usage, logprobs=req.native.logprobs
-    )
-    return await _sse(request, plan, stream.feed)
+    assert relay is not None
+    return await _sse(request, plan, stream.feed, relay)
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
     req = wire.completion_request(decode_body(await request.read()))
-    plan = await generate_events(request.app[STATE], req.native)
     model = req.native.model
     echo = req.native.prompt if req.echo else ""
+    stream = wire.CompletionStream(
+        model=model,
+        include_usage=req.include_usage,
+        echo_prompt=echo,
+        logprobs=req.logprobs is not None,
+    )
+    relay = _relay(stream.feed, {"response": TEXT}) if req.stream else None
+    plan = await generate_events(request.app[STATE], req.native, relay=relay)
     if not req.stream:
         folded = wire.fold_events([e async for e in plan.events], field=None)
         body = wire.completion_response(
@@ -78,13 +94,8 @@ async def completions(request: web.Request) -> web.StreamResponse:
             logprobs=req.logprobs is not None,
         )
         return web.json_response(body)
-    stream = wire.CompletionStream(
-        model=model,
-        include_usage=req.include_usage,
-        echo_prompt=echo,
-        logprobs=req.logprobs is not None,
-    )
-    return await _sse(request, plan, stream.feed)
+    assert relay is not None
+    return await _sse(request, plan, stream.feed, relay)
 
 
 def _model_object(model: StoredModel) -> dict[str, Any]:

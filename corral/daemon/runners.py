@@ -293,13 +293,13 @@ class SubprocessRunner:
 
         A plain HTTP/1.0 exchange on a connection of its own: the runner streams the
         body unframed until it closes the connection (`runnerstream.py` reads it).
-        Plain pieces that `forward` takes are not yielded.
+        The first object always comes through the iterator, so that its consumer can
+        start its response; after it, plain pieces that `forward` takes are not yielded.
         """
         try:
             stream = await open_completion(self._socket, json.dumps(payload).encode())
         except OSError as exc:
             raise await self._crashed(exc) from exc
-        stream.forward(forward)
         try:
             status = await stream.status()
             if status >= 400:
@@ -311,6 +311,7 @@ class SubprocessRunner:
                     raise RunnerError(str(item["error"]))
                 done = bool(item.get("done"))
                 yield item
+                stream.forward(forward)  # the consumer has handled the first
             if not done:
                 raise await self._crashed(None)
         except (OSError, ValueError) as exc:

@@ -24,7 +24,7 @@ from aiohttp import HttpVersion11, web
 from corral import wirejson
 from corral.errors import CorralError
 
-__all__ = ["PieceRelay", "now_rfc3339", "respond"]
+__all__ = ["STAMP", "TEXT", "PieceRelay", "now_rfc3339", "respond", "start_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,28 +53,34 @@ def _utc_second(seconds: int) -> bytes:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
 
 
-class PieceRelay:
-    """Writes a piece of text to a streaming native response as the chunk it would be.
+TEXT = "\x00text\x00"
+"""Stands for a piece's text in the event a relay's frame is made from (see `PieceRelay`)."""
+STAMP = "\x00stamp\x00"
+"""Stands for `created_at` in that event: each relayed chunk is stamped as it is written."""
 
-    A `runnerstream.Forward`: `respond` starts it once the response's first line is out;
-    until then, and while the client is behind or gone, it declines, and the piece goes
-    the usual way. The chunk is byte for byte what `wirejson.dumps` makes of the event
-    `{"model", "created_at", "response" (or "message"), "done": false}`.
+
+class PieceRelay:
+    """Writes a piece of text to a streaming response as the chunk the usual path would.
+
+    A `runnerstream.Forward`. `frame()` gives the route's own encoding of a chunk that
+    carries only text, with `TEXT` for the text (and `STAMP` for `created_at`); it is
+    asked once, when the first piece comes (the route's encoder has sent what goes
+    first by then: a role, a block's start), and a relay that is never offered a piece
+    never asks. Each piece is then written into the frame, byte for byte what the usual
+    path would send. Before the responder's `start`, while the client is behind or gone,
+    and for a frame without `TEXT`, it declines, and the piece goes the usual way.
     """
 
-    def __init__(self, model: str, *, chat: bool) -> None:
-        self._head = b'{"model":' + wirejson.dumps(model) + b',"created_at":"'
-        if chat:
-            self._middle = b'","message":{"role":"assistant","content":'
-            self._tail = b'},"done":false}\n'
-        else:
-            self._middle = b'","response":'
-            self._tail = b',"done":false}\n'
+    def __init__(self, frame: Callable[[], bytes]) -> None:
+        self._frame: Callable[[], bytes] | None = frame
         self._transport: asyncio.Transport | None = None
         self._chunked = False
+        self._parts: tuple[bytes, bytes, bytes] | None = None
+        """Before the stamp, between it and the text, after the text."""
+        self._stamped = False
 
     def start(self, transport: asyncio.Transport | None, *, chunked: bool) -> None:
-        """Write to `transport` from now on: the response's head and first line are out.
+        """Write to `transport` from now on (the response's head and first chunk are out).
 
         `chunked` says whether the body is framed as HTTP/1.1 chunks (else it runs to the
         end of the connection, as HTTP/1.0 has it).
@@ -90,9 +96,39 @@ class PieceRelay:
             or transport.get_write_buffer_size() >= _CLIENT_BEHIND
         ):
             return False
-        line = b"%s%s%s%s%s" % (self._head, _stamp(), self._middle, text, self._tail)
+        if self._frame is not None:
+            self._split(self._frame())
+        if self._parts is None:
+            return False
+        head, middle, tail = self._parts
+        if self._stamped:
+            line = b"%s%s%s%s%s" % (head, _stamp(), middle, text, tail)
+        else:
+            line = b"%s%s%s" % (head, text, tail)
         transport.write(b"%x\r\n%s\r\n" % (len(line), line) if self._chunked else line)
         return True
+
+    def _split(self, frame: bytes) -> None:
+        self._frame = None
+        before, hole, tail = frame.partition(wirejson.dumps(TEXT))
+        if hole:
+            head, stamp, middle = before.partition(wirejson.dumps(STAMP)[1:-1])
+            self._parts = (head, middle, tail) if stamp else (before, b"", tail)
+            self._stamped = bool(stamp)
+
+
+async def start_stream(
+    request: web.Request, headers: dict[str, str], first: bytes, relay: PieceRelay | None
+) -> web.StreamResponse:
+    """Send a streaming response's head and first chunk, then start `relay` on it."""
+    response = web.StreamResponse(headers=headers)
+    if request.version >= HttpVersion11:
+        response.enable_chunked_encoding()  # as aiohttp would; the relay needs to know
+    await response.prepare(request)
+    await response.write(first)
+    if relay is not None:
+        relay.start(request.transport, chunked=response.chunked)
+    return response
 
 
 def _last(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,13 +160,8 @@ async def respond(
     try:
         async for event in events:
             if response is None:
-                response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-                if request.version >= HttpVersion11:
-                    response.enable_chunked_encoding()  # as aiohttp would; the relay asks
-                await response.prepare(request)
-                await response.write(_line(event))
-                if relay is not None:
-                    relay.start(request.transport, chunked=response.chunked)
+                headers = {"Content-Type": "application/x-ndjson"}
+                response = await start_stream(request, headers, _line(event), relay)
                 continue
             await response.write(_line(event))
     except CorralError as exc:

@@ -119,6 +119,7 @@ def test_stream_event_sequence_on_the_wire(daemon: Daemon) -> None:
     assert names[:3] == ["message_start", "ping", "content_block_start"]
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert set(names[3:-3]) == {"content_block_delta"}
+    assert all(data["index"] == 0 for _, data in events[2:-2])
     assert all(data["type"] == name for name, data in events)
     assert events[-2][1]["delta"]["stop_reason"] == "max_tokens"
     assert events[-2][1]["usage"]["output_tokens"] == 3

@@ -89,7 +89,14 @@ def test_stream_is_sse_ending_in_done(daemon: Daemon) -> None:
     blocks = [b for b in raw.split("\n\n") if b]
     assert all(b.startswith("data: ") for b in blocks)
     assert blocks[-1] == "data: [DONE]"
-    assert json.loads(blocks[0].removeprefix("data: "))["object"] == "chat.completion.chunk"
+    chunks = [json.loads(b.removeprefix("data: ")) for b in blocks[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    # Every chunk, relayed or not, is the same compact JSON in the same key order.
+    for block, chunk in zip(blocks, chunks, strict=False):
+        assert block.removeprefix("data: ") == json.dumps(
+            chunk, ensure_ascii=False, separators=(",", ":")
+        )
+        assert list(chunk) == list(chunks[0])
 
 
 async def test_async_chat_and_stream(async_client: openai.AsyncOpenAI) -> None:
