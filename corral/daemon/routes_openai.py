@@ -38,7 +38,7 @@ def _relay(feed: Feed, text_event: dict[str, Any]) -> PieceRelay:
 
 
 async def _sse(
-    request: web.Request, plan: Pipeline, feed: Feed, relay: PieceRelay
+    request: web.Request, plan: Pipeline, feed: Feed, relay: PieceRelay | None
 ) -> web.StreamResponse:
     async def events() -> AsyncGenerator[Event, None]:
         try:
@@ -68,7 +68,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if "_debug_info" in folded:
             body["_debug_info"] = folded["_debug_info"]
         return web.json_response(body)
-    assert relay is not None
     return await _sse(request, plan, stream.feed, relay)
 
 
@@ -94,7 +93,6 @@ async def completions(request: web.Request) -> web.StreamResponse:
             logprobs=req.logprobs is not None,
         )
         return web.json_response(body)
-    assert relay is not None
     return await _sse(request, plan, stream.feed, relay)
 
 
