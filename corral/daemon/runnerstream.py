@@ -92,16 +92,14 @@ class CompletionStream(asyncio.Protocol):
             start = 0
             lines, forward = self._lines, self._forward
             while (newline := buffer.find(b"\n", start)) >= 0:
-                if newline > start:
-                    line = bytes(buffer[start:newline])
-                    if (
-                        forward is None
-                        or lines
-                        or not line.startswith(_PIECE)
-                        or not line.endswith(b'"}')
-                        or not forward(line[len(_PIECE) - 1 : -1])
-                    ):
-                        lines.append(line)
+                if newline > start and not (
+                    forward is not None
+                    and not lines
+                    and buffer.startswith(_PIECE, start, newline)
+                    and buffer.endswith(b'"}', start, newline)
+                    and forward(bytes(buffer[start + len(_PIECE) - 1 : newline - 1]))
+                ):
+                    lines.append(bytes(buffer[start:newline]))
                 start = newline + 1
             del buffer[:start]
             if lines:  # else the forward took them all, and the reader sleeps on

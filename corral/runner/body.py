@@ -65,7 +65,11 @@ class Rest:
 
 
 def ndjson(event: Event) -> tuple[bytes, bool]:
-    """An event's NDJSON line, and whether it ends the stream."""
+    """An event's NDJSON line, and whether it ends the stream.
+
+    A piece without logprobs is exactly `{"content":"..."}`: the daemon recognises that
+    form and relays the text without parsing the line (`corral/daemon/runnerstream.py`).
+    """
     if isinstance(event, Piece):
         if event.logprobs:
             line = {"content": event.content, "logprobs": list(event.logprobs)}
